@@ -1,0 +1,120 @@
+"""Which native implementation runs: ``cuda``, ``cpp`` (a2d._core) or ``python`` (reference).
+
+``A2D_IMPLEMENTATION=python|cpp|cuda`` forces one; forcing a backend that did not build is an error.
+``A2D_REQUIRE_NATIVE=1`` makes a missing ``a2d._core`` an error instead of a fallback (CI sets it).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from functools import cache
+from types import ModuleType
+
+from a2d.errors import NativeBackendError
+
+IMPLEMENTATIONS = ("python", "cpp", "cuda")
+
+
+@cache
+def core() -> ModuleType | None:
+    """The compiled ``a2d._core`` module, or None if it did not build."""
+    try:
+        return importlib.import_module("a2d._core")
+    except ImportError:
+        if os.environ.get("A2D_REQUIRE_NATIVE") == "1":
+            raise NativeBackendError(
+                "a2d._core is not built but A2D_REQUIRE_NATIVE=1; reinstall with "
+                "`pip install .` and a C++17 compiler"
+            ) from None
+        return None
+
+
+@cache
+def core_cuda() -> ModuleType | None:
+    """The compiled ``a2d._core_cuda`` module, or None (not built, or no usable GPU driver)."""
+    try:
+        return importlib.import_module("a2d._core_cuda")
+    except ImportError:
+        return None
+
+
+def cuda_device_available() -> bool:
+    """True when the CUDA module built and torch sees a GPU."""
+    if core_cuda() is None:
+        return False
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def available() -> list[str]:
+    """Implementations usable in this process, fastest last."""
+    out = ["python"]
+    if core() is not None:
+        out.append("cpp")
+    if cuda_device_available():
+        out.append("cuda")
+    return out
+
+
+def built() -> list[str]:
+    """Native modules that built (whether or not a GPU is present)."""
+    out = []
+    if core() is not None:
+        out.append("cpp")
+    if core_cuda() is not None:
+        out.append("cuda")
+    return out
+
+
+def requested() -> str | None:
+    """The implementation forced through ``A2D_IMPLEMENTATION``, validated."""
+    value = os.environ.get("A2D_IMPLEMENTATION", "").strip().lower()
+    if not value:
+        return None
+    if value not in IMPLEMENTATIONS:
+        raise NativeBackendError(
+            f"A2D_IMPLEMENTATION={value!r} is not one of {', '.join(IMPLEMENTATIONS)}"
+        )
+    if value not in available():
+        raise NativeBackendError(
+            f"A2D_IMPLEMENTATION={value} but that backend is not available here "
+            f"(available: {', '.join(available())})"
+        )
+    return value
+
+
+def select(implementation: str | None = None, *, on_gpu: bool = False) -> str:
+    """Pick the implementation for one call.
+
+    :param implementation: explicit choice (overrides the environment).
+    :param on_gpu: the inputs live on a CUDA device (prefers ``cuda``).
+    """
+    choice = implementation or requested()
+    if choice is not None:
+        if choice not in IMPLEMENTATIONS:
+            raise NativeBackendError(
+                f"implementation {choice!r} is not one of {', '.join(IMPLEMENTATIONS)}"
+            )
+        if choice not in available():
+            raise NativeBackendError(
+                f"implementation {choice!r} is not available here "
+                f"(available: {', '.join(available())})"
+            )
+        return choice
+    if on_gpu and "cuda" in available():
+        return "cuda"
+    return "cpp" if core() is not None else "python"
+
+
+def describe() -> str:
+    """One line for ``a2d --version``: active backend and what built."""
+    active = select()
+    b = built()
+    cuda_note = ""
+    if core_cuda() is not None and not cuda_device_available():
+        cuda_note = " (cuda built, no GPU visible)"
+    return f"native backend: {active} (built: {', '.join(b) or 'none'}){cuda_note}"

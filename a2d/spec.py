@@ -1,0 +1,646 @@
+"""Parameter specs: which synth settings a2d predicts, how they are drawn, and how they are encoded.
+
+A :class:`ParamSpec` is a list of parameters (:class:`Continuous`, :class:`Discrete`,
+:class:`Categorical`) plus a :class:`NoteSpec` (pitch and note on/off times). It draws random
+:class:`Patch` es (``sample``), encodes a patch as a fixed-width float32 vector in [0, 1]
+(``encode``), decodes model output back into synth values (``decode``), names every encoded column,
+and round-trips through JSON so datasets and checkpoints carry their exact spec.
+
+Values are in the synth's own units: normalized VST3 ``raw_value`` for Surge XT, each control's
+native range for Vital. Encoded values are always in [0, 1].
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from a2d.errors import SpecError
+
+SPEC_FORMAT_VERSION = 1
+
+
+def _check_finite(name: str, **values: float) -> None:
+    for key, v in values.items():
+        if not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise SpecError(f"parameter {name!r}: {key} must be a finite number, got {v!r}")
+
+
+@dataclass(frozen=True)
+class Continuous:
+    """A real-valued parameter drawn uniformly in [min, max], or ``constant_value`` with
+    probability ``constant_p``. Encoded as (v - min) / (max - min)."""
+
+    name: str
+    min: float
+    max: float
+    constant_p: float = 0.0
+    constant_value: float | None = None
+    unit: str = ""
+    group: str = ""
+    kind: ClassVar[str] = "continuous"
+
+    def __post_init__(self) -> None:
+        _check_finite(self.name, min=self.min, max=self.max, constant_p=self.constant_p)
+        if not self.max > self.min:
+            raise SpecError(f"parameter {self.name!r}: max ({self.max}) must exceed min ({self.min})")
+        if not 0.0 <= self.constant_p <= 1.0:
+            raise SpecError(f"parameter {self.name!r}: constant_p {self.constant_p} is not in [0, 1]")
+        if self.constant_value is not None:
+            _check_finite(self.name, constant_value=self.constant_value)
+            if not self.min <= self.constant_value <= self.max:
+                raise SpecError(
+                    f"parameter {self.name!r}: constant_value {self.constant_value} is outside "
+                    f"[{self.min}, {self.max}]"
+                )
+
+    @property
+    def width(self) -> int:
+        return 1
+
+    @property
+    def columns(self) -> list[str]:
+        return [self.name]
+
+    @property
+    def range(self) -> tuple[float, float]:
+        return (self.min, self.max)
+
+    def sample(self, rng: np.random.Generator) -> float:
+        u = rng.random()
+        value = rng.uniform(self.min, self.max)
+        if u < self.constant_p:
+            return float(self.constant_value if self.constant_value is not None else self.min)
+        return float(value)
+
+    def encode_into(self, value: float, out: np.ndarray) -> None:
+        out[0] = (value - self.min) / (self.max - self.min)
+
+    def decode(self, cols: np.ndarray) -> float:
+        x = float(np.clip(cols[0], 0.0, 1.0))
+        return self.min + x * (self.max - self.min)
+
+
+@dataclass(frozen=True)
+class Discrete:
+    """An integer parameter drawn uniformly in {min..max} (or a constant with ``constant_p``).
+    Encoded as (v - min) / (max - min); decoded by rounding."""
+
+    name: str
+    min: int
+    max: int
+    constant_p: float = 0.0
+    constant_value: int | None = None
+    unit: str = ""
+    group: str = ""
+    kind: ClassVar[str] = "discrete"
+
+    def __post_init__(self) -> None:
+        if int(self.min) != self.min or int(self.max) != self.max:
+            raise SpecError(f"parameter {self.name!r}: discrete bounds must be integers")
+        if not self.max > self.min:
+            raise SpecError(f"parameter {self.name!r}: max ({self.max}) must exceed min ({self.min})")
+        if not 0.0 <= self.constant_p <= 1.0:
+            raise SpecError(f"parameter {self.name!r}: constant_p {self.constant_p} is not in [0, 1]")
+        if self.constant_value is not None and not self.min <= self.constant_value <= self.max:
+            raise SpecError(
+                f"parameter {self.name!r}: constant_value {self.constant_value} is outside "
+                f"[{self.min}, {self.max}]"
+            )
+
+    @property
+    def width(self) -> int:
+        return 1
+
+    @property
+    def columns(self) -> list[str]:
+        return [self.name]
+
+    @property
+    def range(self) -> tuple[float, float]:
+        return (float(self.min), float(self.max))
+
+    def sample(self, rng: np.random.Generator) -> int:
+        u = rng.random()
+        value = int(rng.integers(self.min, self.max + 1))
+        if u < self.constant_p:
+            return int(self.constant_value if self.constant_value is not None else self.min)
+        return value
+
+    def encode_into(self, value: float, out: np.ndarray) -> None:
+        out[0] = (value - self.min) / (self.max - self.min)
+
+    def decode(self, cols: np.ndarray) -> int:
+        x = float(np.clip(cols[0], 0.0, 1.0))
+        return int(round(self.min + x * (self.max - self.min)))
+
+
+@dataclass(frozen=True)
+class Categorical:
+    """A choice among ``labels`` whose synth values are ``values``, drawn with ``weights``.
+
+    ``encoding="onehot"`` takes one column per label (decoded by argmax); ``"scalar"`` takes one
+    column, index / (n - 1) (decoded by rounding).
+    """
+
+    name: str
+    labels: tuple[str, ...]
+    values: tuple[float, ...]
+    weights: tuple[float, ...] | None = None
+    encoding: Literal["onehot", "scalar"] = "onehot"
+    group: str = ""
+    unit: str = ""
+    kind: ClassVar[str] = "categorical"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "labels", tuple(str(x) for x in self.labels))
+        object.__setattr__(self, "values", tuple(float(x) for x in self.values))
+        n = len(self.labels)
+        if n < 2:
+            raise SpecError(f"parameter {self.name!r}: a categorical needs at least 2 labels")
+        if len(self.values) != n:
+            raise SpecError(
+                f"parameter {self.name!r}: {n} labels but {len(self.values)} values"
+            )
+        if len(set(self.values)) != n:
+            raise SpecError(f"parameter {self.name!r}: categorical values must be distinct")
+        w = self.weights if self.weights is not None else (1.0,) * n
+        w = tuple(float(x) for x in w)
+        if len(w) != n:
+            raise SpecError(f"parameter {self.name!r}: {n} labels but {len(w)} weights")
+        if any((not math.isfinite(x)) or x < 0 for x in w) or sum(w) <= 0:
+            raise SpecError(
+                f"parameter {self.name!r}: weights must be finite, non-negative and sum to a "
+                f"positive value, got {list(w)}"
+            )
+        object.__setattr__(self, "weights", w)
+        if self.encoding not in ("onehot", "scalar"):
+            raise SpecError(
+                f"parameter {self.name!r}: encoding must be 'onehot' or 'scalar', got {self.encoding!r}"
+            )
+
+    @property
+    def width(self) -> int:
+        return len(self.labels) if self.encoding == "onehot" else 1
+
+    @property
+    def columns(self) -> list[str]:
+        if self.encoding == "onehot":
+            return [f"{self.name}={label}" for label in self.labels]
+        return [self.name]
+
+    @property
+    def range(self) -> tuple[float, float]:
+        return (min(self.values), max(self.values))
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        w = np.asarray(self.weights, dtype=np.float64)
+        return w / w.sum()
+
+    def index_of(self, value: float) -> int:
+        diffs = [abs(value - v) for v in self.values]
+        i = int(np.argmin(diffs))
+        if diffs[i] > 1e-6 * max(1.0, abs(value)):
+            raise SpecError(
+                f"parameter {self.name!r}: value {value} is not one of {list(self.values)}"
+            )
+        return i
+
+    def sample(self, rng: np.random.Generator) -> float:
+        return self.values[int(rng.choice(len(self.values), p=self.probabilities))]
+
+    def encode_into(self, value: float, out: np.ndarray) -> None:
+        i = self.index_of(value)
+        if self.encoding == "onehot":
+            out[:] = 0.0
+            out[i] = 1.0
+        else:
+            out[0] = i / (len(self.values) - 1)
+
+    def decode_index(self, cols: np.ndarray) -> int:
+        if self.encoding == "onehot":
+            return int(np.argmax(cols))
+        n = len(self.values)
+        return int(round(float(np.clip(cols[0], 0.0, 1.0)) * (n - 1)))
+
+    def decode(self, cols: np.ndarray) -> float:
+        return self.values[self.decode_index(cols)]
+
+    def label_of(self, value: float) -> str:
+        return self.labels[self.index_of(value)]
+
+
+Param = Continuous | Discrete | Categorical
+_PARAM_KINDS: dict[str, type] = {"continuous": Continuous, "discrete": Discrete, "categorical": Categorical}
+
+
+@dataclass(frozen=True)
+class Note:
+    """One MIDI note: pitch (MIDI number), velocity (0-127), on and off times in seconds."""
+
+    pitch: int
+    velocity: int = 100
+    start: float = 0.0
+    end: float = 3.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.pitch <= 127:
+            raise SpecError(f"note pitch {self.pitch} is not a MIDI note (0-127)")
+        if not 0 <= self.velocity <= 127:
+            raise SpecError(f"note velocity {self.velocity} is not in 0-127")
+        if not (math.isfinite(self.start) and math.isfinite(self.end)) or self.start < 0:
+            raise SpecError(f"note times must be finite and >= 0, got {self.start}..{self.end}")
+        if self.end < self.start:
+            raise SpecError(f"note off ({self.end} s) is before note on ({self.start} s)")
+
+
+@dataclass(frozen=True)
+class NoteSpec:
+    """How notes are drawn and encoded.
+
+    Pitch is a uniform integer in ``pitch_range``, encoded (p - lo) / (hi - lo). With
+    ``sample_times`` the note on/off times are two sorted uniform draws in ``time_range`` seconds,
+    encoded (t - lo) / (hi - lo) in two columns (the reference protocol); otherwise the note is
+    fixed at ``fixed_times`` and takes no columns.
+    """
+
+    pitch_range: tuple[int, int] = (48, 72)
+    velocity: int = 100
+    sample_times: bool = True
+    time_range: tuple[float, float] = (0.0, 4.0)
+    fixed_times: tuple[float, float] = (0.0, 3.0)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "pitch_range", tuple(int(x) for x in self.pitch_range))
+        object.__setattr__(self, "time_range", tuple(float(x) for x in self.time_range))
+        object.__setattr__(self, "fixed_times", tuple(float(x) for x in self.fixed_times))
+        lo, hi = self.pitch_range
+        if not 0 <= lo < hi <= 127:
+            raise SpecError(f"note pitch_range {self.pitch_range} must satisfy 0 <= lo < hi <= 127")
+        t0, t1 = self.time_range
+        if not 0 <= t0 < t1:
+            raise SpecError(f"note time_range {self.time_range} must satisfy 0 <= lo < hi")
+        if not 0 <= self.fixed_times[0] <= self.fixed_times[1]:
+            raise SpecError(f"note fixed_times {self.fixed_times} must be sorted and >= 0")
+
+    @property
+    def columns(self) -> list[str]:
+        return ["pitch", "note_start", "note_end"] if self.sample_times else ["pitch"]
+
+    @property
+    def width(self) -> int:
+        return len(self.columns)
+
+    def sample(self, rng: np.random.Generator) -> Note:
+        pitch = int(rng.integers(self.pitch_range[0], self.pitch_range[1] + 1))
+        if self.sample_times:
+            a, b = sorted(float(x) for x in rng.uniform(*self.time_range, size=2))
+        else:
+            a, b = self.fixed_times
+        return Note(pitch=pitch, velocity=self.velocity, start=a, end=b)
+
+    def encode_into(self, note: Note, out: np.ndarray) -> None:
+        lo, hi = self.pitch_range
+        out[0] = (note.pitch - lo) / (hi - lo)
+        if self.sample_times:
+            t0, t1 = self.time_range
+            out[1] = (note.start - t0) / (t1 - t0)
+            out[2] = (note.end - t0) / (t1 - t0)
+
+    def decode(self, cols: np.ndarray) -> Note:
+        lo, hi = self.pitch_range
+        pitch = int(round(lo + float(np.clip(cols[0], 0, 1)) * (hi - lo)))
+        if self.sample_times:
+            t0, t1 = self.time_range
+            a, b = (t0 + float(np.clip(c, 0, 1)) * (t1 - t0) for c in cols[1:3])
+            a, b = min(a, b), max(a, b)  # note on <= note off, whatever the model says
+        else:
+            a, b = self.fixed_times
+        return Note(pitch=pitch, velocity=self.velocity, start=a, end=b)
+
+
+@dataclass
+class Patch:
+    """Synth settings for one render: parameter values in synth units, and the note to play."""
+
+    params: dict[str, float]
+    note: Note
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"params": dict(self.params), "note": asdict(self.note)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Patch:
+        return cls(params={k: float(v) for k, v in data["params"].items()}, note=Note(**data["note"]))
+
+
+@dataclass(frozen=True)
+class ColumnGroup:
+    """The encoded columns of one parameter: ``vec[slice]``."""
+
+    name: str
+    kind: str  # "continuous" | "discrete" | "categorical" | "note"
+    slice: slice
+    group: str = ""
+    onehot: bool = False
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """A named list of synth parameters plus the note, for one synth backend.
+
+    :param name: registered name, e.g. ``"vital_simple"``.
+    :param synth: name of the backend that renders it, e.g. ``"vital"``.
+    :param params: the predicted parameters, in encoding order.
+    :param note: how the note is drawn and encoded (columns come after the params).
+    :param base: backend-specific base-patch settings (JSON-able), applied before every render.
+    """
+
+    name: str
+    synth: str
+    params: tuple[Param, ...]
+    note: NoteSpec = field(default_factory=NoteSpec)
+    description: str = ""
+    base: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "params", tuple(self.params))
+        if not self.name or not self.synth:
+            raise SpecError("a parameter spec needs a non-empty name and synth")
+        seen: set[str] = set()
+        for p in self.params:
+            if not isinstance(p, (Continuous, Discrete, Categorical)):
+                raise SpecError(f"spec {self.name!r}: {p!r} is not a Continuous/Discrete/Categorical")
+            if not p.name:
+                raise SpecError(f"spec {self.name!r}: a parameter has an empty name")
+            if p.name in seen:
+                raise SpecError(f"spec {self.name!r}: parameter {p.name!r} appears twice")
+            if p.name in ("pitch", "note_start", "note_end"):
+                raise SpecError(f"spec {self.name!r}: {p.name!r} is reserved for the note columns")
+            seen.add(p.name)
+        if not self.params:
+            raise SpecError(f"spec {self.name!r} has no parameters")
+
+    # ---- shape -------------------------------------------------------------------------------
+    @property
+    def width(self) -> int:
+        """Number of encoded columns (parameters, then the note)."""
+        return sum(p.width for p in self.params) + self.note.width
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c for p in self.params for c in p.columns] + self.note.columns
+
+    @property
+    def groups(self) -> list[ColumnGroup]:
+        """Column slice of every parameter (and of ``pitch`` / ``note_times``), in order."""
+        out, i = [], 0
+        for p in self.params:
+            onehot = isinstance(p, Categorical) and p.encoding == "onehot"
+            out.append(ColumnGroup(p.name, p.kind, slice(i, i + p.width), p.group, onehot))
+            i += p.width
+        out.append(ColumnGroup("pitch", "note", slice(i, i + 1), "note"))
+        if self.note.sample_times:
+            out.append(ColumnGroup("note_times", "note", slice(i + 1, i + 3), "note"))
+        return out
+
+    @property
+    def param_names(self) -> list[str]:
+        return [p.name for p in self.params]
+
+    def param(self, name: str) -> Param:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise SpecError(f"spec {self.name!r} has no parameter {name!r}")
+
+    # ---- sampling / coding -------------------------------------------------------------------
+    def sample(self, rng: np.random.Generator) -> Patch:
+        """Draw one patch. Reproducible: the same generator state gives the same patch."""
+        params = {p.name: p.sample(rng) for p in self.params}
+        return Patch(params=params, note=self.note.sample(rng))
+
+    def encode(self, patch: Patch) -> np.ndarray:
+        """``(width,)`` float32 in [0, 1]."""
+        out = np.zeros(self.width, dtype=np.float32)
+        self.encode_into(patch, out)
+        return out
+
+    def encode_into(self, patch: Patch, out: np.ndarray) -> None:
+        i = 0
+        buf = np.zeros(max(p.width for p in self.params), dtype=np.float64)
+        for p in self.params:
+            try:
+                value = patch.params[p.name]
+            except KeyError:
+                raise SpecError(f"patch has no value for parameter {p.name!r} of spec {self.name!r}") from None
+            view = buf[: p.width]
+            p.encode_into(value, view)
+            out[i : i + p.width] = view
+            i += p.width
+        note = np.zeros(self.note.width, dtype=np.float64)
+        self.note.encode_into(patch.note, note)
+        out[i:] = note
+
+    def encode_many(self, patches: Sequence[Patch]) -> np.ndarray:
+        """``(N, width)`` float32."""
+        out = np.zeros((len(patches), self.width), dtype=np.float32)
+        for row, patch in zip(out, patches, strict=True):
+            self.encode_into(patch, row)
+        return out
+
+    def decode(self, vec: np.ndarray) -> Patch:
+        """Synth values from one encoded vector ``(width,)`` (values outside [0, 1] are clipped;
+        one-hot groups take the argmax; integers are rounded; note on <= off is enforced)."""
+        vec = np.asarray(vec, dtype=np.float64)
+        if vec.shape != (self.width,):
+            raise SpecError(
+                f"spec {self.name!r} decodes vectors of width {self.width}, got shape {vec.shape}"
+            )
+        if not np.all(np.isfinite(vec)):
+            raise SpecError(f"spec {self.name!r}: cannot decode a vector with NaN or inf")
+        params, i = {}, 0
+        for p in self.params:
+            params[p.name] = p.decode(vec[i : i + p.width])
+            i += p.width
+        return Patch(params=params, note=self.note.decode(vec[i:]))
+
+    def decode_many(self, arr: np.ndarray) -> list[Patch]:
+        return [self.decode(row) for row in np.asarray(arr)]
+
+    def canonicalize(self, vec: np.ndarray) -> np.ndarray:
+        """``encode(decode(vec))``: snap a model output to the nearest valid encoding."""
+        return self.encode(self.decode(vec))
+
+    def describe(self, patch: Patch) -> dict[str, Any]:
+        """Human-readable values: labels for categoricals, units where known."""
+        out: dict[str, Any] = {}
+        for p in self.params:
+            v = patch.params[p.name]
+            if isinstance(p, Categorical):
+                out[p.name] = {"value": v, "label": p.label_of(v)}
+            else:
+                out[p.name] = {"value": v, "unit": p.unit} if p.unit else {"value": v}
+        n = patch.note
+        out["note"] = {"pitch": n.pitch, "velocity": n.velocity, "start_s": n.start, "end_s": n.end}
+        return out
+
+    # ---- validation --------------------------------------------------------------------------
+    def validate_ranges(self, synth_ranges: Mapping[str, tuple[float, float]]) -> None:
+        """Check every parameter exists in the synth and lies inside the synth's range.
+
+        :param synth_ranges: ``name -> (lo, hi)`` as the synth reports them.
+        """
+        for p in self.params:
+            if p.name not in synth_ranges:
+                raise SpecError(f"spec {self.name!r}: the synth has no parameter {p.name!r}")
+            lo, hi = synth_ranges[p.name]
+            plo, phi = p.range
+            tol = 1e-6 * max(1.0, abs(hi - lo))
+            if plo < lo - tol or phi > hi + tol:
+                raise SpecError(
+                    f"spec {self.name!r}: parameter {p.name!r} range [{plo}, {phi}] is outside "
+                    f"the synth's [{lo}, {hi}]"
+                )
+
+    # ---- serialization -----------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        params = []
+        for p in self.params:
+            d = {"kind": p.kind, **asdict(p)}
+            params.append(d)
+        return {
+            "format": SPEC_FORMAT_VERSION,
+            "name": self.name,
+            "synth": self.synth,
+            "description": self.description,
+            "params": params,
+            "note": asdict(self.note),
+            "base": dict(self.base),
+        }
+
+    def to_json(self, **kwargs: Any) -> str:
+        return json.dumps(self.to_dict(), **kwargs)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ParamSpec:
+        try:
+            if data.get("format", SPEC_FORMAT_VERSION) > SPEC_FORMAT_VERSION:
+                raise SpecError(
+                    f"spec format {data['format']} is newer than this a2d supports "
+                    f"({SPEC_FORMAT_VERSION}); upgrade a2d"
+                )
+            params = []
+            for d in data["params"]:
+                d = dict(d)
+                kind = d.pop("kind")
+                if kind not in _PARAM_KINDS:
+                    raise SpecError(f"parameter {d.get('name')!r}: unknown kind {kind!r}")
+                for key in ("labels", "values", "weights"):
+                    if d.get(key) is not None:
+                        d[key] = tuple(d[key])
+                params.append(_PARAM_KINDS[kind](**d))
+            note = data.get("note", {})
+            note = NoteSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in note.items()})
+            return cls(
+                name=data["name"],
+                synth=data["synth"],
+                params=tuple(params),
+                note=note,
+                description=data.get("description", ""),
+                base=data.get("base", {}),
+            )
+        except (KeyError, TypeError) as exc:
+            raise SpecError(f"invalid spec JSON: {exc!r}") from exc
+
+    @classmethod
+    def from_json(cls, text: str) -> ParamSpec:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise SpecError(f"spec is not valid JSON: {exc}") from exc
+        return cls.from_dict(data)
+
+    @property
+    def fingerprint(self) -> str:
+        """Short hash of the canonical JSON: equal specs have equal fingerprints."""
+        canon = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canon.encode()).hexdigest()[:16]
+
+    def same_as(self, other: ParamSpec) -> bool:
+        return self.fingerprint == other.fingerprint
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    return tuple(float(x) for x in text.split("|"))
+
+
+def read_spec_csv(
+    path: str | Path,
+    *,
+    name: str,
+    synth: str,
+    description: str = "",
+    base: Mapping[str, Any] | None = None,
+    groups: Mapping[str, str] | None = None,
+) -> ParamSpec:
+    """Load a spec from the reference CSV format (``name,kind,encoded_dims,min,max,constant_p,
+    constant_value,choices,raw_values,weights,encoding``; kinds ``Continuous``, ``Categorical``,
+    ``DiscreteLiteral`` for pitch and ``NoteDuration`` for note on/off)."""
+    path = Path(path)
+    params: list[Param] = []
+    pitch_range, sample_times = (48, 72), False
+    with path.open(newline="") as f:
+        for lineno, row in enumerate(csv.DictReader(f), start=2):
+            kind, pname = row["kind"], row["name"]
+            where = f"{path.name}:{lineno} ({pname})"
+            try:
+                if kind == "Continuous":
+                    constant_p = float(row["constant_p"] or 0.0)
+                    params.append(
+                        Continuous(
+                            pname,
+                            float(row["min"]),
+                            float(row["max"]),
+                            constant_p=constant_p,
+                            # The CSV writes 0.0 for "no constant"; keep it only where used.
+                            constant_value=float(row["constant_value"] or 0.0) if constant_p else None,
+                            group=(groups or {}).get(pname, ""),
+                        )
+                    )
+                elif kind == "Categorical":
+                    params.append(
+                        Categorical(
+                            pname,
+                            labels=tuple(row["choices"].split("|")),
+                            values=_floats(row["raw_values"]),
+                            weights=_floats(row["weights"]),
+                            encoding=row["encoding"] or "onehot",
+                            group=(groups or {}).get(pname, ""),
+                        )
+                    )
+                elif kind == "DiscreteLiteral" and pname == "pitch":
+                    pitch_range = (int(float(row["min"])), int(float(row["max"])))
+                elif kind == "NoteDuration":
+                    sample_times = True
+                else:
+                    raise SpecError(f"unknown kind {kind!r}")
+            except (ValueError, SpecError) as exc:
+                raise SpecError(f"{where}: {exc}") from exc
+            if kind in ("Continuous", "Categorical") and int(row["encoded_dims"]) != params[-1].width:
+                raise SpecError(
+                    f"{where}: encoded_dims says {row['encoded_dims']} but the parameter "
+                    f"encodes to {params[-1].width} columns"
+                )
+    note = NoteSpec(pitch_range=pitch_range, sample_times=sample_times)
+    return ParamSpec(name, synth, tuple(params), note, description, dict(base or {}))
+

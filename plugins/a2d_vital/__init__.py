@@ -1,0 +1,1 @@
+"""Built-in a2d plugin: vital."""
