@@ -46,7 +46,9 @@ def parse_overrides(args: Sequence[str]) -> dict[str, Any]:
     while i < len(args):
         arg = args[i]
         if not arg.startswith("--") or len(arg) < 3:
-            raise ConfigError(f"unexpected argument {arg!r}; overrides look like --section.key VALUE")
+            raise ConfigError(
+                f"unexpected argument {arg!r}; overrides look like --section.key VALUE"
+            )
         key = arg[2:]
         if "=" in key:
             key, raw = key.split("=", 1)
@@ -132,6 +134,11 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected an integer, got {value!r}")
         return int(value)
     if tp is float:
+        if isinstance(value, str):  # YAML 1.1 reads "3e-4" (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
         return float(value)
@@ -164,7 +171,9 @@ def from_dict(cls: type[T], data: Mapping[str, Any], *, prefix: str = "") -> T:
     try:
         return cls(**kwargs)
     except TypeError as exc:
-        raise ConfigError(f"invalid config{' section ' + repr(prefix) if prefix else ''}: {exc}") from exc
+        raise ConfigError(
+            f"invalid config{' section ' + repr(prefix) if prefix else ''}: {exc}"
+        ) from exc
 
 
 def to_dict(obj: Any) -> Any:

@@ -51,9 +51,13 @@ class Continuous:
     def __post_init__(self) -> None:
         _check_finite(self.name, min=self.min, max=self.max, constant_p=self.constant_p)
         if not self.max > self.min:
-            raise SpecError(f"parameter {self.name!r}: max ({self.max}) must exceed min ({self.min})")
+            raise SpecError(
+                f"parameter {self.name!r}: max ({self.max}) must exceed min ({self.min})"
+            )
         if not 0.0 <= self.constant_p <= 1.0:
-            raise SpecError(f"parameter {self.name!r}: constant_p {self.constant_p} is not in [0, 1]")
+            raise SpecError(
+                f"parameter {self.name!r}: constant_p {self.constant_p} is not in [0, 1]"
+            )
         if self.constant_value is not None:
             _check_finite(self.name, constant_value=self.constant_value)
             if not self.min <= self.constant_value <= self.max:
@@ -107,9 +111,13 @@ class Discrete:
         if int(self.min) != self.min or int(self.max) != self.max:
             raise SpecError(f"parameter {self.name!r}: discrete bounds must be integers")
         if not self.max > self.min:
-            raise SpecError(f"parameter {self.name!r}: max ({self.max}) must exceed min ({self.min})")
+            raise SpecError(
+                f"parameter {self.name!r}: max ({self.max}) must exceed min ({self.min})"
+            )
         if not 0.0 <= self.constant_p <= 1.0:
-            raise SpecError(f"parameter {self.name!r}: constant_p {self.constant_p} is not in [0, 1]")
+            raise SpecError(
+                f"parameter {self.name!r}: constant_p {self.constant_p} is not in [0, 1]"
+            )
         if self.constant_value is not None and not self.min <= self.constant_value <= self.max:
             raise SpecError(
                 f"parameter {self.name!r}: constant_value {self.constant_value} is outside "
@@ -167,9 +175,7 @@ class Categorical:
         if n < 2:
             raise SpecError(f"parameter {self.name!r}: a categorical needs at least 2 labels")
         if len(self.values) != n:
-            raise SpecError(
-                f"parameter {self.name!r}: {n} labels but {len(self.values)} values"
-            )
+            raise SpecError(f"parameter {self.name!r}: {n} labels but {len(self.values)} values")
         if len(set(self.values)) != n:
             raise SpecError(f"parameter {self.name!r}: categorical values must be distinct")
         w = self.weights if self.weights is not None else (1.0,) * n
@@ -240,7 +246,11 @@ class Categorical:
 
 
 Param = Continuous | Discrete | Categorical
-_PARAM_KINDS: dict[str, type] = {"continuous": Continuous, "discrete": Discrete, "categorical": Categorical}
+_PARAM_KINDS: dict[str, type] = {
+    "continuous": Continuous,
+    "discrete": Discrete,
+    "categorical": Categorical,
+}
 
 
 @dataclass(frozen=True)
@@ -263,19 +273,25 @@ class Note:
             raise SpecError(f"note off ({self.end} s) is before note on ({self.start} s)")
 
 
+NoteTimes = Literal["sorted", "release", "fixed"]
+
+
 @dataclass(frozen=True)
 class NoteSpec:
     """How notes are drawn and encoded.
 
-    Pitch is a uniform integer in ``pitch_range``, encoded (p - lo) / (hi - lo). With
-    ``sample_times`` the note on/off times are two sorted uniform draws in ``time_range`` seconds,
-    encoded (t - lo) / (hi - lo) in two columns (the reference protocol); otherwise the note is
-    fixed at ``fixed_times`` and takes no columns.
+    Pitch is a uniform integer in ``pitch_range``, encoded (p - lo) / (hi - lo). Note times:
+
+    - ``times="sorted"`` (the reference protocol): on/off are two sorted uniform draws in
+      ``time_range`` seconds, two columns ``note_start``, ``note_end`` encoded (t - lo) / (hi - lo).
+    - ``times="release"``: the note starts at ``fixed_times[0]``; its off time is uniform in
+      ``time_range``, one column ``note_end``.
+    - ``times="fixed"``: on/off are ``fixed_times``; no columns.
     """
 
     pitch_range: tuple[int, int] = (48, 72)
     velocity: int = 100
-    sample_times: bool = True
+    times: NoteTimes = "sorted"
     time_range: tuple[float, float] = (0.0, 4.0)
     fixed_times: tuple[float, float] = (0.0, 3.0)
 
@@ -286,24 +302,48 @@ class NoteSpec:
         lo, hi = self.pitch_range
         if not 0 <= lo < hi <= 127:
             raise SpecError(f"note pitch_range {self.pitch_range} must satisfy 0 <= lo < hi <= 127")
+        if not 0 <= self.velocity <= 127:
+            raise SpecError(f"note velocity {self.velocity} is not in 0-127")
         t0, t1 = self.time_range
         if not 0 <= t0 < t1:
             raise SpecError(f"note time_range {self.time_range} must satisfy 0 <= lo < hi")
         if not 0 <= self.fixed_times[0] <= self.fixed_times[1]:
             raise SpecError(f"note fixed_times {self.fixed_times} must be sorted and >= 0")
+        if self.times not in ("sorted", "release", "fixed"):
+            raise SpecError(
+                f"note times must be 'sorted', 'release' or 'fixed', got {self.times!r}"
+            )
+        if self.times == "release" and t0 < self.fixed_times[0]:
+            raise SpecError(
+                f"note time_range {self.time_range} starts before the note on ({self.fixed_times[0]} s)"
+            )
 
     @property
     def columns(self) -> list[str]:
-        return ["pitch", "note_start", "note_end"] if self.sample_times else ["pitch"]
+        return {
+            "sorted": ["pitch", "note_start", "note_end"],
+            "release": ["pitch", "note_end"],
+            "fixed": ["pitch"],
+        }[self.times]
 
     @property
     def width(self) -> int:
         return len(self.columns)
 
+    def _to_unit(self, t: float) -> float:
+        t0, t1 = self.time_range
+        return (t - t0) / (t1 - t0)
+
+    def _from_unit(self, x: float) -> float:
+        t0, t1 = self.time_range
+        return t0 + float(np.clip(x, 0.0, 1.0)) * (t1 - t0)
+
     def sample(self, rng: np.random.Generator) -> Note:
         pitch = int(rng.integers(self.pitch_range[0], self.pitch_range[1] + 1))
-        if self.sample_times:
+        if self.times == "sorted":
             a, b = sorted(float(x) for x in rng.uniform(*self.time_range, size=2))
+        elif self.times == "release":
+            a, b = self.fixed_times[0], float(rng.uniform(*self.time_range))
         else:
             a, b = self.fixed_times
         return Note(pitch=pitch, velocity=self.velocity, start=a, end=b)
@@ -311,18 +351,19 @@ class NoteSpec:
     def encode_into(self, note: Note, out: np.ndarray) -> None:
         lo, hi = self.pitch_range
         out[0] = (note.pitch - lo) / (hi - lo)
-        if self.sample_times:
-            t0, t1 = self.time_range
-            out[1] = (note.start - t0) / (t1 - t0)
-            out[2] = (note.end - t0) / (t1 - t0)
+        if self.times == "sorted":
+            out[1], out[2] = self._to_unit(note.start), self._to_unit(note.end)
+        elif self.times == "release":
+            out[1] = self._to_unit(note.end)
 
     def decode(self, cols: np.ndarray) -> Note:
         lo, hi = self.pitch_range
         pitch = int(round(lo + float(np.clip(cols[0], 0, 1)) * (hi - lo)))
-        if self.sample_times:
-            t0, t1 = self.time_range
-            a, b = (t0 + float(np.clip(c, 0, 1)) * (t1 - t0) for c in cols[1:3])
+        if self.times == "sorted":
+            a, b = self._from_unit(cols[1]), self._from_unit(cols[2])
             a, b = min(a, b), max(a, b)  # note on <= note off, whatever the model says
+        elif self.times == "release":
+            a, b = self.fixed_times[0], self._from_unit(cols[1])
         else:
             a, b = self.fixed_times
         return Note(pitch=pitch, velocity=self.velocity, start=a, end=b)
@@ -340,7 +381,9 @@ class Patch:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Patch:
-        return cls(params={k: float(v) for k, v in data["params"].items()}, note=Note(**data["note"]))
+        return cls(
+            params={k: float(v) for k, v in data["params"].items()}, note=Note(**data["note"])
+        )
 
 
 @dataclass(frozen=True)
@@ -379,7 +422,9 @@ class ParamSpec:
         seen: set[str] = set()
         for p in self.params:
             if not isinstance(p, (Continuous, Discrete, Categorical)):
-                raise SpecError(f"spec {self.name!r}: {p!r} is not a Continuous/Discrete/Categorical")
+                raise SpecError(
+                    f"spec {self.name!r}: {p!r} is not a Continuous/Discrete/Categorical"
+                )
             if not p.name:
                 raise SpecError(f"spec {self.name!r}: a parameter has an empty name")
             if p.name in seen:
@@ -409,8 +454,8 @@ class ParamSpec:
             out.append(ColumnGroup(p.name, p.kind, slice(i, i + p.width), p.group, onehot))
             i += p.width
         out.append(ColumnGroup("pitch", "note", slice(i, i + 1), "note"))
-        if self.note.sample_times:
-            out.append(ColumnGroup("note_times", "note", slice(i + 1, i + 3), "note"))
+        if self.note.width > 1:
+            out.append(ColumnGroup("note_times", "note", slice(i + 1, i + self.note.width), "note"))
         return out
 
     @property
@@ -442,7 +487,9 @@ class ParamSpec:
             try:
                 value = patch.params[p.name]
             except KeyError:
-                raise SpecError(f"patch has no value for parameter {p.name!r} of spec {self.name!r}") from None
+                raise SpecError(
+                    f"patch has no value for parameter {p.name!r} of spec {self.name!r}"
+                ) from None
             view = buf[: p.width]
             p.encode_into(value, view)
             out[i : i + p.width] = view
@@ -598,7 +645,7 @@ def read_spec_csv(
     ``DiscreteLiteral`` for pitch and ``NoteDuration`` for note on/off)."""
     path = Path(path)
     params: list[Param] = []
-    pitch_range, sample_times = (48, 72), False
+    pitch_range, times = (48, 72), "fixed"
     with path.open(newline="") as f:
         for lineno, row in enumerate(csv.DictReader(f), start=2):
             kind, pname = row["kind"], row["name"]
@@ -613,7 +660,9 @@ def read_spec_csv(
                             float(row["max"]),
                             constant_p=constant_p,
                             # The CSV writes 0.0 for "no constant"; keep it only where used.
-                            constant_value=float(row["constant_value"] or 0.0) if constant_p else None,
+                            constant_value=float(row["constant_value"] or 0.0)
+                            if constant_p
+                            else None,
                             group=(groups or {}).get(pname, ""),
                         )
                     )
@@ -631,16 +680,18 @@ def read_spec_csv(
                 elif kind == "DiscreteLiteral" and pname == "pitch":
                     pitch_range = (int(float(row["min"])), int(float(row["max"])))
                 elif kind == "NoteDuration":
-                    sample_times = True
+                    times = "sorted"
                 else:
                     raise SpecError(f"unknown kind {kind!r}")
             except (ValueError, SpecError) as exc:
                 raise SpecError(f"{where}: {exc}") from exc
-            if kind in ("Continuous", "Categorical") and int(row["encoded_dims"]) != params[-1].width:
+            if (
+                kind in ("Continuous", "Categorical")
+                and int(row["encoded_dims"]) != params[-1].width
+            ):
                 raise SpecError(
                     f"{where}: encoded_dims says {row['encoded_dims']} but the parameter "
                     f"encodes to {params[-1].width} columns"
                 )
-    note = NoteSpec(pitch_range=pitch_range, sample_times=sample_times)
+    note = NoteSpec(pitch_range=pitch_range, times=times)
     return ParamSpec(name, synth, tuple(params), note, description, dict(base or {}))
-

@@ -70,7 +70,9 @@ class SynthBackend(ABC):
     #: File suffix of the presets :meth:`write_preset` writes, e.g. ``".vital"``.
     preset_suffix: ClassVar[str] = ""
 
-    def __init__(self, spec: ParamSpec, settings: RenderSettings | None = None, **options: Any) -> None:
+    def __init__(
+        self, spec: ParamSpec, settings: RenderSettings | None = None, **options: Any
+    ) -> None:
         self.spec = spec
         self.settings = settings or RenderSettings()
         self.options = options

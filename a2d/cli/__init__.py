@@ -76,7 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         print(error_line(exc), file=sys.stderr)
         return int(exc.exit_code)
     except KeyboardInterrupt:
-        print("error: interrupted; completed work is kept (re-run the command to resume)", file=sys.stderr)
+        print(
+            "error: interrupted; completed work is kept (re-run the command to resume)",
+            file=sys.stderr,
+        )
         return int(ExitCode.INTERRUPTED)
     except typer.Exit as exc:
         return int(exc.exit_code or 0)

@@ -27,7 +27,13 @@ def list_plugins() -> list[dict[str, Any]]:
         for entry in reg.entries():
             rec = records.setdefault(
                 entry.plugin,
-                {"plugin": entry.plugin, "version": "unknown", "synths": [], "specs": [], "models": []},
+                {
+                    "plugin": entry.plugin,
+                    "version": "unknown",
+                    "synths": [],
+                    "specs": [],
+                    "models": [],
+                },
             )
             item: dict[str, Any] = {"name": entry.name}
             if key == "specs":
