@@ -16,7 +16,7 @@ import typer
 from a2d.errors import A2DError, ExitCode
 
 #: Built-in command modules under ``a2d.cli``; each defines ``register(app)``.
-COMMAND_MODULES: tuple[str, ...] = ("plugins",)
+COMMAND_MODULES: tuple[str, ...] = ("plugins", "generate", "predict", "train", "evaluate")
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
 
@@ -71,7 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``a2d`` script; returns the exit code."""
     try:
         app = build_app()
-        app(args=argv, standalone_mode=False, prog_name="a2d")
+        code = app(args=argv, standalone_mode=False, prog_name="a2d")
+        if isinstance(code, int):  # click returns typer.Exit(code) instead of raising it here
+            return code
     except A2DError as exc:
         print(error_line(exc), file=sys.stderr)
         return int(exc.exit_code)

@@ -1,0 +1,292 @@
+"""What one generation worker does: render, gate, featurise and write one shard.
+
+Runs in worker processes (local pool or Ray tasks) and, with ``workers=0``, in the caller. Each
+process creates its synth backend once (:func:`_backend`) and reuses it for every row of every
+shard it is given. A shard is written to ``shard-XXXXX.h5.tmp`` and renamed to its final name only
+when complete and flushed, so a killed run never leaves a partial shard under a final name.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from a2d.dataset import FIELD_DTYPES, shard_name
+from a2d.errors import OutputError, RenderError
+from a2d.features import MelSettings
+from a2d.loudness import LoudnessGate
+from a2d.spec import ParamSpec
+from a2d.synth import RenderSettings, SynthBackend
+
+#: errno values that mean "the disk cannot take more" (EFBIG: a file size limit).
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+@dataclass(frozen=True)
+class ShardJob:
+    """Everything a worker needs to write one shard (picklable; the backend class is pickled by
+    reference, so its plugin module must be importable in the worker)."""
+
+    out: str
+    index: int
+    first_row: int
+    rows: int
+    seed: int
+    spec: ParamSpec
+    backend_cls: type[SynthBackend]
+    backend_options: dict[str, Any]
+    render: RenderSettings
+    mel: MelSettings
+    min_loudness: float | None
+    max_attempts: int
+    store_audio: bool
+    block_rows: int
+    chunk_rows: int
+    compression: str
+
+
+@dataclass
+class ShardResult:
+    index: int
+    rows: int
+    attempts: int
+    rejected: int
+    prechecked: int
+    seconds: float
+    backend_version: str = ""
+    errors: list[str] = field(default_factory=list)
+
+
+class _GuardedFile(io.FileIO):
+    """A file HDF5 writes through (h5py's fileobj driver) that records the first OSError (disk
+    full) and swallows it and every later write: HDF5's own error path after a failed write can
+    crash the process, so HDF5 never sees the failure and the caller checks :attr:`error`."""
+
+    error: OSError | None = None
+
+    def write(self, data: Any) -> int:
+        if self.error is None:
+            try:
+                return super().write(data)
+            except OSError as exc:
+                self.error = exc
+        return len(memoryview(data))
+
+    def truncate(self, size: int | None = None) -> int:
+        if self.error is None:
+            try:
+                return super().truncate(size)
+            except OSError as exc:
+                self.error = exc
+        return size or 0
+
+
+_BACKEND: tuple[tuple[Any, ...], SynthBackend] | None = None
+_PROGRESS: Any = None
+
+
+def init_worker(progress_queue: Any = None) -> None:
+    """Pool initializer: remember where to send progress ``(rows, attempts, rejected)``."""
+    global _PROGRESS
+    _PROGRESS = progress_queue
+
+
+def _key(job: ShardJob) -> tuple[Any, ...]:
+    return (
+        job.backend_cls,
+        job.spec.fingerprint,
+        job.render,
+        tuple(sorted(job.backend_options.items())),
+    )
+
+
+def adopt_backend(job: ShardJob, backend: SynthBackend) -> None:
+    """Use an already created ``backend`` for jobs like ``job`` in this process."""
+    global _BACKEND
+    if _BACKEND is not None and _BACKEND[1] is not backend:
+        _BACKEND[1].close()
+    _BACKEND = (_key(job), backend)
+
+
+def _backend(job: ShardJob) -> SynthBackend:
+    """The process's backend for ``job``; created once and reused while the job keys match."""
+    global _BACKEND
+    key = _key(job)
+    if _BACKEND is not None and _BACKEND[0] == key:
+        return _BACKEND[1]
+    if _BACKEND is not None:
+        _BACKEND[1].close()
+    backend = job.backend_cls(job.spec, job.render, **job.backend_options)
+    _BACKEND = (key, backend)
+    return backend
+
+
+def mel_batch(audio: np.ndarray, sample_rate: int, settings: MelSettings) -> np.ndarray:
+    """Log-mel of a block of clips: ``(B, C, T)`` -> ``(B, C, n_mels, frames)`` float32."""
+    from a2d.mel import mel_spectrogram
+
+    return np.asarray(mel_spectrogram(audio, sample_rate, settings), dtype=np.float32)
+
+
+def _note_array(patch: Any) -> np.ndarray:
+    n = patch.note
+    return np.array([n.pitch, n.velocity, n.start, n.end], dtype=np.float32)
+
+
+def _create_datasets(f: h5py.File, job: ShardJob, width: int) -> dict[str, h5py.Dataset]:
+    c, t = job.render.channels, job.render.num_samples
+    shapes = {
+        "mel": (c, job.mel.n_mels, job.mel.num_frames(t)),
+        "params": (width,),
+        "note": (4,),
+        "row": (),
+        "attempt": (),
+    }
+    if job.store_audio:
+        shapes = {"audio": (c, t), **shapes}
+    comp = None if job.compression == "none" else job.compression
+    out = {}
+    for name, shape in shapes.items():
+        big = len(shape) >= 2
+        chunks = (min(job.chunk_rows, job.rows), *shape) if big else None
+        out[name] = f.create_dataset(
+            name,
+            shape=(job.rows, *shape),
+            dtype=FIELD_DTYPES[name],
+            chunks=chunks,
+            compression=comp if big else None,
+        )
+    return out
+
+
+def draw_row(spec: ParamSpec, seed: int, row: int, attempt: int) -> Any:
+    """The patch of ``row`` at redraw ``attempt``: depends only on ``(seed, row, attempt)``."""
+    return spec.sample(np.random.default_rng([seed, row, attempt]))
+
+
+def write_shard(
+    job: ShardJob, progress: Callable[[int, int, int], None] | None = None
+) -> ShardResult:
+    """Render rows ``[first_row, first_row + rows)`` into ``shard-<index>.h5`` (atomic rename).
+
+    :raises OutputError: the disk is full or the folder unwritable (the temp file is removed).
+    :raises RenderError: a row stayed below the loudness gate for ``max_attempts`` draws.
+    """
+    import time
+
+    t0 = time.perf_counter()
+    report = progress or _queue_progress
+    backend = _backend(job)
+    gate = LoudnessGate(job.min_loudness, job.render.sample_rate)
+    final = Path(job.out) / shard_name(job.index)
+    tmp = final.with_name(final.name + ".tmp")
+    attempts = rejected = 0
+    fh = None
+    try:
+        fh = _GuardedFile(tmp, "w+")
+        with h5py.File(fh, "w") as f:
+            dsets = _create_datasets(f, job, job.spec.width)
+            for b0 in range(0, job.rows, job.block_rows):
+                b1 = min(b0 + job.block_rows, job.rows)
+                audio = np.empty((b1 - b0, job.render.channels, job.render.num_samples), np.float32)
+                params = np.empty((b1 - b0, job.spec.width), np.float32)
+                notes = np.empty((b1 - b0, 4), np.float32)
+                tries = np.empty(b1 - b0, np.int32)
+                block_att = block_rej = 0
+                for i in range(b1 - b0):
+                    row = job.first_row + b0 + i
+                    for attempt in range(job.max_attempts):
+                        patch = draw_row(job.spec, job.seed, row, attempt)
+                        clip = backend.render(patch)
+                        block_att += 1
+                        if gate.passes(clip):
+                            break
+                        block_rej += 1
+                    else:
+                        raise RenderError(
+                            f"row {row} stayed below {job.min_loudness} LUFS for {job.max_attempts} "
+                            f"draws of spec {job.spec.name!r}; lower --min-loudness or fix the spec"
+                        )
+                    audio[i] = clip
+                    params[i] = job.spec.encode(patch)
+                    notes[i] = _note_array(patch)
+                    tries[i] = attempt
+                mel = mel_batch(audio, job.render.sample_rate, job.mel)
+                if job.store_audio:
+                    dsets["audio"][b0:b1] = audio.astype(np.float16)
+                dsets["mel"][b0:b1] = mel
+                dsets["params"][b0:b1] = params
+                dsets["note"][b0:b1] = notes
+                dsets["row"][b0:b1] = np.arange(job.first_row + b0, job.first_row + b1)
+                dsets["attempt"][b0:b1] = tries
+                attempts += block_att
+                rejected += block_rej
+                if fh.error is not None:
+                    break
+                if report is not None:
+                    report(b1 - b0, block_att, block_rej)
+            f.attrs.update(
+                first_row=job.first_row,
+                rows=job.rows,
+                shard_index=job.index,
+                seed=job.seed,
+                spec_fingerprint=job.spec.fingerprint,
+                backend_version=backend.version,
+            )
+            f.flush()
+        if fh.error is not None:
+            raise fh.error
+        fh.flush()
+        os.fsync(fh.fileno())
+        fh.close()
+        os.replace(tmp, final)
+    except OSError as exc:
+        if fh is not None:
+            fh.close()
+        tmp.unlink(missing_ok=True)
+        if _is_disk_full(exc):
+            raise OutputError(
+                f"disk full while writing {str(final)!r}; completed shards are kept: free space and "
+                "re-run the same command to resume"
+            ) from None
+        raise OutputError(
+            f"cannot write {str(final)!r}: {exc}; check the folder's permissions and space"
+        ) from None
+    except BaseException:
+        if fh is not None:
+            fh.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    return ShardResult(
+        index=job.index,
+        rows=job.rows,
+        attempts=attempts,
+        rejected=rejected,
+        prechecked=gate.prechecked,
+        seconds=time.perf_counter() - t0,
+        backend_version=backend.version,
+    )
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    """HDF5 wraps the errno in its message; look at both."""
+    if getattr(exc, "errno", None) in _DISK_FULL:
+        return True
+    text = str(exc).lower()
+    return any(
+        s in text
+        for s in ("no space left", "disk quota", "file too large", "errno = 28", "errno = 27")
+    )
+
+
+def _queue_progress(rows: int, attempts: int, rejected: int) -> None:
+    if _PROGRESS is not None:
+        _PROGRESS.put((rows, attempts, rejected))

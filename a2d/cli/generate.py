@@ -1,0 +1,121 @@
+"""``a2d generate``: parse options, call :func:`a2d.generate.generate`, show progress and a summary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+_HELP = {
+    "synth": "Registered parameter spec to sample, e.g. vital_simple (see `a2d plugins`).",
+    "num_samples": "Number of rows (accepted renders) in the dataset.",
+    "out": "Dataset folder (created if missing).",
+    "workers": "Worker processes, one synth each (0: render in this process).",
+    "seed": "Base seed: row r's patch depends only on (seed, r).",
+    "min_loudness": "Loudness gate in LUFS (ITU BS.1770); quieter renders are redrawn.",
+    "shard_size": "Rows per shard file (unit of parallel work and of crash loss).",
+    "config": "YAML config (configs/generate/*.yaml); command-line options override it.",
+    "plugin_path": "Synth plugin binary for VST3 backends, e.g. the Surge XT .vst3 folder.",
+    "resume": "Continue a matching dataset in --out (default), or delete it first (--overwrite).",
+    "shard_index": "With --num-shards: write only shards k with k % num_shards == shard_index.",
+    "num_shards": "Split the shards among this many independent jobs (SLURM arrays, machines).",
+    "executor": "Run workers as local processes or as Ray tasks (needs a2d[ray]).",
+    "ray_address": "Ray cluster address (default: start a local Ray instance).",
+    "duration": "Clip length in seconds (reference: 4.0).",
+    "as_json": "Print the summary as JSON.",
+}
+
+
+def _progress_bar() -> tuple[Any, Any]:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    bar = Progress(
+        TextColumn("generating"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]:.2f} rows/s"),
+        TextColumn("rejected {task.fields[reject]:.0%}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+    )
+    return bar, bar.add_task("generate", total=None, rate=0.0, reject=0.0)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("generate")
+    def generate_cmd(
+        synth: Annotated[str | None, typer.Option(help=_HELP["synth"])] = None,
+        num_samples: Annotated[int | None, typer.Option(help=_HELP["num_samples"])] = None,
+        out: Annotated[Path | None, typer.Option(help=_HELP["out"])] = None,
+        workers: Annotated[int | None, typer.Option(help=_HELP["workers"])] = None,
+        seed: Annotated[int | None, typer.Option(help=_HELP["seed"])] = None,
+        min_loudness: Annotated[float | None, typer.Option(help=_HELP["min_loudness"])] = None,
+        shard_size: Annotated[int | None, typer.Option(help=_HELP["shard_size"])] = None,
+        config: Annotated[
+            Path | None, typer.Option(exists=True, dir_okay=False, help=_HELP["config"])
+        ] = None,
+        plugin_path: Annotated[str | None, typer.Option(help=_HELP["plugin_path"])] = None,
+        resume: Annotated[
+            bool | None, typer.Option("--resume/--overwrite", help=_HELP["resume"])
+        ] = None,
+        shard_index: Annotated[int | None, typer.Option(help=_HELP["shard_index"])] = None,
+        num_shards: Annotated[int | None, typer.Option(help=_HELP["num_shards"])] = None,
+        executor: Annotated[str | None, typer.Option(help=_HELP["executor"])] = None,
+        ray_address: Annotated[str | None, typer.Option(help=_HELP["ray_address"])] = None,
+        duration: Annotated[float | None, typer.Option(help=_HELP["duration"])] = None,
+        as_json: Annotated[bool, typer.Option("--json", help=_HELP["as_json"])] = False,
+    ) -> None:
+        """Render random patches of a synth into a sharded, resumable HDF5 dataset."""
+        from a2d.config import resolve
+        from a2d.generate import GenerateConfig, Progress, generate
+
+        values = {
+            "synth": synth, "num_samples": num_samples, "out": out, "workers": workers,
+            "seed": seed, "min_loudness": min_loudness, "shard_size": shard_size,
+            "plugin_path": plugin_path, "resume": resume, "shard_index": shard_index,
+            "num_shards": num_shards, "executor": executor, "ray_address": ray_address,
+            "render.duration": duration,
+        }  # fmt: skip
+        cfg = resolve(GenerateConfig, path=config, values=values)
+        bar, task = _progress_bar()
+        start: dict[str, float] = {}
+
+        def on_progress(p: Progress) -> None:
+            import time
+
+            now = time.perf_counter()
+            if "t" not in start:  # start the bar only once work starts: errors print alone
+                bar.start()
+            start.setdefault("t", now)
+            start.setdefault("rows", p.rows_done)
+            dt = now - start["t"]
+            rate = (p.rows_done - start["rows"]) / dt if dt > 0 else 0.0
+            reject = p.rejected / p.attempts if p.attempts else 0.0
+            bar.update(task, total=p.rows_total, completed=p.rows_done, rate=rate, reject=reject)
+
+        try:
+            summary = generate(cfg, progress=on_progress)
+        finally:
+            bar.stop()
+        if as_json:
+            typer.echo(json.dumps(summary.to_dict(), indent=2))
+            return
+        typer.echo(
+            f"{summary.out}: {summary.num_rows} rows in {summary.shards_total} shards "
+            f"({summary.rows_written} rendered now, {summary.rows_existing} already there); "
+            f"{summary.rows_per_second:.2f} rows/s with {summary.workers} worker(s); "
+            f"rejected {summary.rejected} of {summary.attempts} draws "
+            f"({summary.rejection_rate:.1%}, {summary.prechecked} by the cheap pre-check)"
+        )

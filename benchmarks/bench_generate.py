@@ -1,0 +1,148 @@
+"""`a2d generate` throughput, scaling, storage and loader speed.
+
+- rows/s per core end to end (render + loudness + mel + write, one in-process worker) for
+  vital_simple and vital_full, beside the bare render rate (overhead) and the reference protocol
+  (per-sample state reload + flushes) on the same synth in the same run;
+- 1 -> 2 worker processes;
+- size on disk per 1,000 rows and block-read speed per chunking/compression choice;
+- the batched mel per block of rows beside one call per row.
+
+Run: ``pytest benchmarks/bench_generate.py --benchmark-only``. Under ``--benchmark-disable`` the
+sizes shrink and the (slow, ~8 s per sample) reference protocol is skipped.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from a2d.dataset import open_dataset
+from a2d.features import MelSettings
+from a2d.generate import GenerateConfig, generate
+from a2d.mel import mel_spectrogram
+from a2d.plugins import get_spec
+from a2d.synth import RenderSettings, create_backend
+
+
+def _timed(fn, n: int) -> float:
+    t = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return (time.perf_counter() - t) / n
+
+
+@pytest.mark.parametrize("spec_name", ["vital_simple", "vital_full"])
+def test_generate_rows_per_core(benchmark, tmp_path: Path, spec_name: str) -> None:
+    quick = benchmark.disabled
+    render = RenderSettings(duration=1.0 if quick else 4.0)
+    rows = 4 if quick else 16
+    runs = iter(range(100))
+
+    def run() -> None:
+        cfg = GenerateConfig(synth=spec_name, num_samples=rows, out=tmp_path / f"r{next(runs)}",
+                             workers=0, shard_size=8, render=render)  # fmt: skip
+        benchmark.extra_info["last"] = generate(cfg).to_dict()
+
+    benchmark.pedantic(run, rounds=1 if quick else 3, iterations=1)
+    spec = get_spec(spec_name)
+    backend = create_backend(spec, render)
+    patches = [spec.sample(np.random.default_rng([0, i])) for i in range(4)]
+    bare = _timed(lambda: [backend.render_bare(p.note) for p in patches], 1) / len(patches)
+    per_row = benchmark.stats.stats.median / rows if benchmark.stats else float("nan")
+    info = benchmark.extra_info
+    info.update(spec=spec_name, synth=backend.name, version=backend.version, rows=rows,
+                seconds_of_audio=render.duration, rows_per_s_per_core=1 / per_row,
+                bare_renders_per_s=1 / bare, overhead_ratio=per_row / bare)  # fmt: skip
+    if not quick:
+        ref = _timed(lambda: backend.render_reference_protocol(patches[0]), 2)
+        info.update(reference_rows_per_s=1 / ref, speedup_vs_reference=ref / per_row)
+    ds = open_dataset(tmp_path / "r0")
+    assert len(ds) == rows and np.isfinite(ds.read(0, rows)["mel"]).all()
+
+
+def test_generate_scaling_1_to_2_workers(benchmark, tmp_path: Path) -> None:
+    quick = benchmark.disabled
+    rows, render = (
+        (8, RenderSettings(duration=0.5)) if quick else (32, RenderSettings(duration=2.0))
+    )
+    seconds = {}
+    for workers in (1, 2):
+        cfg = GenerateConfig(synth="vital_simple", num_samples=rows, out=tmp_path / f"w{workers}",
+                             workers=workers, shard_size=rows // 4, render=render)  # fmt: skip
+        if workers == 2:
+            seconds[2] = benchmark.pedantic(lambda c=cfg: generate(c), rounds=1).seconds
+        else:
+            seconds[1] = generate(cfg).seconds
+    benchmark.extra_info.update(rows=rows, seconds_of_audio=render.duration,
+                                seconds_1_worker=seconds[1], seconds_2_workers=seconds[2],
+                                speedup=seconds[1] / seconds[2])  # fmt: skip
+    np.testing.assert_array_equal(
+        open_dataset(tmp_path / "w1").read(0, rows)["params"],
+        open_dataset(tmp_path / "w2").read(0, rows)["params"],
+    )
+
+
+@pytest.fixture(scope="module")
+def real_rows(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, np.ndarray]:
+    """16 real 4 s rows (8 under --benchmark-disable)."""
+    rows = 8 if request.config.getoption("benchmark_disable") else 16
+    out = tmp_path_factory.mktemp("rows")
+    generate(GenerateConfig(synth="vital_simple", num_samples=rows, out=out, workers=0,
+                            shard_size=16))  # fmt: skip
+    block = open_dataset(out).read(0, rows, fields=("audio", "mel", "params"))
+    reps = 16 // rows
+    return {k: np.concatenate([v] * reps) for k, v in block.items()}
+
+
+@pytest.mark.parametrize(
+    ("compression", "chunk_rows"), [("none", 1), ("none", 8), ("lzf", 1), ("gzip", 1)]
+)
+def test_storage_and_block_reads(
+    benchmark, tmp_path: Path, real_rows, compression: str, chunk_rows: int
+) -> None:
+    """Rewrite 16 real 4 s rows x 8 (128 rows) with one layout; read blocks of 8 rows of mel+params."""
+    path = tmp_path / "s.h5"
+    comp = None if compression == "none" else compression
+    n = 128
+    with h5py.File(path, "w") as f:
+        for name, arr in real_rows.items():
+            big = arr.ndim > 2
+            d = f.create_dataset(name, shape=(n, *arr.shape[1:]), dtype=arr.dtype,
+                                 chunks=(chunk_rows, *arr.shape[1:]) if big else None,
+                                 compression=comp if big else None)  # fmt: skip
+            for i in range(0, n, 16):
+                d[i : i + 16] = arr
+    size = path.stat().st_size
+
+    def read_all() -> int:
+        with h5py.File(path, "r") as f:
+            total = 0
+            for i in range(0, n, 8):
+                total += f["mel"][i : i + 8].shape[0] + f["params"][i : i + 8].shape[0] // 2
+            return total
+
+    assert benchmark(read_all) == n * 3 // 2
+    median = benchmark.stats.stats.median if benchmark.stats else float("nan")
+    benchmark.extra_info.update(compression=compression, chunk_rows=chunk_rows,
+                                mb_per_1000_rows=size / n * 1000 / 1e6,
+                                mel_rows_per_s=n / median)  # fmt: skip
+    shutil.rmtree(tmp_path)
+
+
+@pytest.mark.parametrize("how", ["block", "per_row"])
+def test_mel_per_block_vs_per_row(benchmark, real_rows, how: str) -> None:
+    audio = real_rows["audio"][:8].astype(np.float32)
+    s = MelSettings()
+    if how == "block":
+        out = benchmark(lambda: mel_spectrogram(audio, 44100, s))
+    else:
+        out = benchmark(lambda: np.stack([mel_spectrogram(a, 44100, s) for a in audio]))
+    benchmark.extra_info.update(rows=8, how=how)
+    assert out.shape == (8, 2, 128, 401)

@@ -1,0 +1,71 @@
+"""BS.1770 loudness against pyloudnorm, and the cheap pre-check against the full measure."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyloudnorm
+import pytest
+
+from a2d.loudness import LoudnessGate, integrated_loudness, loudness_upper_bound
+
+SR = 44100
+
+
+def _clip(rng: np.random.Generator, channels: int, samples: int, level_db: float) -> np.ndarray:
+    """Noise, a sine (low, mid or near the K-weighting's +4 dB shelf) or a decaying tone."""
+    t = np.arange(samples) / SR
+    kind = rng.integers(4)
+    if kind == 0:
+        x = rng.standard_normal((channels, samples))
+    elif kind == 1:
+        f = rng.choice([30.0, 440.0, 9000.0, 18000.0])
+        x = np.sin(2 * np.pi * f * t + rng.uniform(0, np.pi, (channels, 1)))
+    elif kind == 2:
+        x = rng.standard_normal((channels, samples)) * np.exp(-t * rng.uniform(1, 30))
+    else:  # a note that starts late: mostly silence
+        x = np.sin(2 * np.pi * 220 * t) * (t > t[-1] * rng.uniform(0.5, 0.95))
+        x = np.broadcast_to(x, (channels, samples)).copy()
+    return (x * 10 ** (level_db / 20)).astype(np.float32)
+
+
+def _pyln(clip: np.ndarray) -> float:
+    return float(pyloudnorm.Meter(SR).integrated_loudness(clip.T.astype(np.float64)))
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+@pytest.mark.parametrize("samples", [SR // 2, SR * 2 + 17, SR * 4])
+def test_integrated_loudness_matches_pyloudnorm(channels: int, samples: int) -> None:
+    rng = np.random.default_rng(samples + channels)
+    for level in (0.0, -20.0, -45.0, -60.0, -75.0, -120.0):
+        clip = _clip(rng, channels, samples, level)
+        ours, ref = float(integrated_loudness(clip, SR)), _pyln(clip)
+        if np.isinf(ref):
+            assert ours == ref
+        else:
+            assert abs(ours - ref) < 0.01, (level, ours, ref)
+
+
+def test_batch_equals_one_by_one() -> None:
+    rng = np.random.default_rng(1)
+    batch = np.stack([_clip(rng, 2, SR, lvl) for lvl in (-10.0, -50.0, -90.0)])
+    got = integrated_loudness(batch, SR)
+    assert got.shape == (3,)
+    np.testing.assert_allclose(got, [integrated_loudness(c, SR) for c in batch])
+
+
+def test_precheck_never_changes_which_clips_pass() -> None:
+    """The bound is never below the true loudness, so gating with it decides like pyloudnorm."""
+    rng = np.random.default_rng(7)
+    gate = LoudnessGate(-55.0, SR)
+    for _ in range(120):
+        clip = _clip(rng, 2, SR, rng.uniform(-95.0, -35.0))
+        ref = _pyln(clip)
+        assert float(loudness_upper_bound(clip, SR)) >= ref - 1e-9
+        assert gate.passes(clip) == (ref >= -55.0)
+    assert gate.prechecked > 10 and gate.measured > 10  # both paths were exercised
+
+
+def test_no_gate_keeps_everything_and_short_clips_are_errors() -> None:
+    assert LoudnessGate(None, SR).passes(np.zeros((2, SR), np.float32))
+    with pytest.raises(ValueError, match="shorter than one"):
+        integrated_loudness(np.zeros((2, 100)), SR)
