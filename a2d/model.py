@@ -8,10 +8,15 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import nn
+
+from a2d.errors import ConfigError
+
+if TYPE_CHECKING:
+    from a2d.spec import ParamSpec
 
 
 @dataclass
@@ -39,6 +44,28 @@ class Predictor(nn.Module):
     #: Whether :meth:`predict` draws several distinct candidates (flow) or one (feed-forward).
     stochastic: ClassVar[bool] = False
 
+    #: The JSON-able keyword arguments the model was built with (saved in checkpoints).
+    model_args: dict[str, Any]
+
+    @classmethod
+    def spec_args(cls, spec: ParamSpec, input_shape: tuple[int, ...]) -> dict[str, Any]:
+        """Constructor arguments that follow from the data: ``width`` and ``input_shape``
+        ``(C, n_mels, frames)``; subclasses add what they need from ``spec`` (e.g. one-hot groups)."""
+        return {"width": spec.width, "input_shape": list(input_shape)}
+
+    @classmethod
+    def build(cls, **model_args: Any) -> Predictor:
+        """Instantiate from ``model_args``; a wrong argument is a :class:`ConfigError`."""
+        try:
+            model = cls(**model_args)
+        except TypeError as exc:
+            raise ConfigError(
+                f"invalid arguments for model {cls.name!r}: {exc}; check the model section of "
+                "the config"
+            ) from exc
+        model.model_args = dict(model_args)
+        return model
+
     @abstractmethod
     def loss(self, batch: dict[str, torch.Tensor]) -> LossOutput:
         """Training loss for a batch with ``features (B, C, M, T)`` (normalised) and
@@ -50,3 +77,16 @@ class Predictor(nn.Module):
     ) -> torch.Tensor:
         """Encoded parameter predictions ``(B, n_candidates, width)`` in [0, 1] for normalised
         ``features (B, C, M, T)``."""
+
+
+def model_class(name: str) -> type[Predictor]:
+    """The :class:`Predictor` subclass registered as ``name``.
+
+    Registry entries may be lightweight stand-ins that import torch only when used: such an entry
+    has a ``load()`` classmethod returning the real class.
+    """
+    from a2d.plugins import get_model
+
+    entry = get_model(name)
+    loader = getattr(entry, "load", None)
+    return loader() if loader is not None else entry

@@ -1,0 +1,114 @@
+"""``a2d train``: resolve the training config, call :func:`a2d.train.loop.train`, show progress."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+
+def _progress_bar() -> Any:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("[bold]train"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.4f}  {task.fields[rate]:.1f} samples/s"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+    )
+
+
+def register(app: typer.Typer) -> None:
+    @app.command(
+        "train",
+        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    )
+    def train_cmd(
+        ctx: typer.Context,
+        data: Annotated[
+            Path,
+            typer.Option(
+                help="Dataset folder written by `a2d generate` (train and val splits are used)."
+            ),
+        ],
+        model: Annotated[
+            str,
+            typer.Option(help="Registered model name: flow or feedforward (see `a2d plugins`)."),
+        ] = "flow",
+        out: Annotated[
+            Path | None,
+            typer.Option(help="Run folder for checkpoints and logs (default: runs/MODEL)."),
+        ] = None,
+        config: Annotated[
+            Path | None,
+            typer.Option(
+                exists=True, dir_okay=False, help="YAML config applied on top of the preset."
+            ),
+        ] = None,
+        preset: Annotated[
+            str, typer.Option(help="Size preset from configs/train: tiny, small or paper.")
+        ] = "small",
+        resume: Annotated[
+            Path | None,
+            typer.Option(
+                exists=True, dir_okay=False, help="Checkpoint to continue training from exactly."
+            ),
+        ] = None,
+        as_json: Annotated[
+            bool, typer.Option("--json", help="Print the result as JSON on stdout.")
+        ] = False,
+    ) -> None:
+        """Train a model on a dataset. Extra `--section.key VALUE` options override config values,
+        e.g. `--train.steps 500 --models.flow.cond_dim 256`."""
+        from a2d.config import parse_overrides
+        from a2d.train.config import resolve_config
+        from a2d.train.loop import train
+
+        cfg = resolve_config(
+            preset=preset,
+            config=config,
+            values={
+                "model": model,
+                "data": str(data),
+                "out": str(out or Path("runs") / model),
+                "resume": str(resume) if resume else None,
+            },
+            overrides=parse_overrides(ctx.args),
+        )
+        bar = _progress_bar()
+        task = bar.add_task("train", total=cfg.train.steps, loss=float("nan"), rate=0.0)
+
+        def on_step(step: int, total: int, metrics: dict[str, float]) -> None:
+            if not bar.live.is_started:  # shown once training runs, not before setup errors
+                bar.start()
+            bar.update(task, completed=step, loss=metrics["loss"], rate=metrics["samples_per_s"])
+
+        try:
+            result = train(cfg, on_step=on_step)
+        finally:
+            bar.stop()
+        record = {
+            "run_dir": str(result.run_dir),
+            "checkpoint": str(result.checkpoint),
+            "best_checkpoint": str(result.best_checkpoint) if result.best_checkpoint else None,
+            "step": result.step,
+            "val_loss": result.val_loss,
+            "val_param_mse": result.val_param_mse,
+            "samples_per_s": result.samples_per_s,
+        }
+        if as_json:
+            typer.echo(json.dumps(record, indent=2))
+        else:
+            for key, value in record.items():
+                typer.echo(f"{key}: {value}")

@@ -1,0 +1,172 @@
+"""Rectified flow matching from noise to encoded synth parameters, conditioned on audio.
+
+Training (:meth:`FlowModel.loss`): parameters ``p`` in [0, 1] become ``x1 = 2p - 1``; noise ``x0``
+is paired with ``x1`` by exact optimal transport inside the batch; ``t ~ U(0, 1)``,
+``x_t = (1 - t) x0 + t x1`` and the field regresses ``x1 - x0``. With probability ``p_uncond`` the
+audio conditioning is replaced by a learned null vector (classifier-free guidance).
+
+Sampling (:meth:`FlowModel.predict`): integrate ``dx/dt = v`` from ``t = 0`` to ``1`` with
+:func:`a2d.ode.sample_ode` (RK4, ``steps`` steps); with guidance weight ``w`` the sampler evaluates
+the stacked batch ``[cond; null]`` and combines ``v = (1 - w) v_uncond + w v_cond``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from a2d.model import LossOutput, Predictor
+from a2d.nn.encoders import build_encoder
+from a2d_flow.field import build_field
+from a2d_flow.ot import ot_pair
+
+
+class FlowModel(Predictor):
+    """Audio encoder + vector field; see the module docstring.
+
+    :param width: encoded parameter columns ``W``.
+    :param input_shape: feature shape ``(C, n_mels, frames)``.
+    :param encoder: ``"ast"`` or ``"cnn"``; ``encoder_args`` go to its constructor.
+    :param cond_dim: width of the conditioning vector.
+    :param field: ``"param2tok"`` or ``"mlp"``; ``field_args`` go to its constructor.
+    :param p_uncond: probability of dropping the conditioning during training.
+    :param guidance_weight: default CFG weight ``w`` at sampling (None or 1: no guidance).
+    :param steps: default ODE steps at sampling.
+    :param method: default ODE method (``"rk4"``, ``"euler"``, ...).
+    :param ot_pairing: pair noise and targets by exact OT inside each batch.
+    :param assign_l1: weight of the L1 penalty on the Param2Tok assignments.
+    """
+
+    name = "flow"
+    stochastic = True
+
+    def __init__(
+        self,
+        width: int,
+        input_shape: Sequence[int],
+        *,
+        encoder: str = "cnn",
+        encoder_args: dict[str, Any] | None = None,
+        cond_dim: int = 128,
+        field: str = "param2tok",
+        field_args: dict[str, Any] | None = None,
+        p_uncond: float = 0.1,
+        guidance_weight: float | None = 2.0,
+        steps: int = 100,
+        method: str = "rk4",
+        ot_pairing: bool = True,
+        assign_l1: float = 0.01,
+    ) -> None:
+        super().__init__()
+        self.width = int(width)
+        self.encoder = build_encoder(encoder, input_shape, cond_dim, encoder_args)
+        self.field = build_field(field, self.width, cond_dim, field_args)
+        self.null_cond = nn.Parameter(torch.randn(cond_dim) * 0.02)
+        self.p_uncond = float(p_uncond)
+        self.guidance_weight = guidance_weight
+        self.steps = int(steps)
+        self.method = method
+        self.ot_pairing = bool(ot_pairing)
+        self.assign_l1 = float(assign_l1)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, *, cond: torch.Tensor) -> torch.Tensor:
+        """Velocity ``(B, W)`` at ``x (B, W)`` in [-1, 1], time ``t (B,)``, ``cond (B, cond_dim)``."""
+        return self.field(x, t, cond=cond)
+
+    def encode(self, features: torch.Tensor) -> torch.Tensor:
+        """Conditioning ``(B, cond_dim)`` from normalised ``features (B, C, M, T)``."""
+        return self.encoder(features)
+
+    def loss(
+        self, batch: dict[str, torch.Tensor], *, generator: torch.Generator | None = None
+    ) -> LossOutput:
+        """Flow-matching MSE (+ assignment L1) for ``features (B, C, M, T)`` and ``params (B, W)``
+        in [0, 1]. Randomness (noise, times, guidance dropout) comes from ``generator``."""
+        features, params = batch["features"], batch["params"]
+        x1 = params * 2 - 1
+        b, dev = x1.shape[0], x1.device
+        x0 = torch.randn(x1.shape, generator=generator, device="cpu").to(dev, x1.dtype)
+        t = torch.rand(b, generator=generator, device="cpu").to(dev, x1.dtype)
+        drop = torch.rand(b, generator=generator, device="cpu").to(dev) < self.p_uncond
+        if self.ot_pairing:
+            x0 = ot_pair(x0, x1)
+        xt = (1 - t[:, None]) * x0 + t[:, None] * x1
+        cond = self.encode(features)
+        cond = torch.where(drop[:, None], self.null_cond.to(cond.dtype).expand_as(cond), cond)
+        v = self(xt, t, cond=cond)
+        mse = F.mse_loss(v.float(), (x1 - x0).float())
+        penalty = self.field.penalty()
+        loss = mse + self.assign_l1 * penalty
+        return LossOutput(
+            loss, {"flow_mse": float(mse.detach()), "assign_l1": float(penalty.detach())}
+        )
+
+    @torch.no_grad()
+    def predict(
+        self,
+        features: torch.Tensor,
+        *,
+        n_candidates: int = 1,
+        steps: int | None = None,
+        guidance_weight: float | None = None,
+        method: str | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Sample ``(B, n_candidates, W)`` encoded parameters in [0, 1] for normalised
+        ``features (B, C, M, T)``. ``steps``, ``method`` and ``guidance_weight`` default to the
+        model's settings (``guidance_weight=1``: no guidance, the conditional field alone); noise
+        comes from ``generator``."""
+        sample_ode = _sampler()
+        w = self.guidance_weight if guidance_weight is None else guidance_weight
+        guided = w is not None and float(w) != 1.0
+        b, k = features.shape[0], int(n_candidates)
+        cond = self.encode(features).repeat_interleave(k, dim=0)  # (B K, cond_dim)
+        if guided:
+            cond = torch.cat([cond, self.null_cond.to(cond.dtype).expand_as(cond)])
+        x0 = torch.randn((b * k, self.width), generator=generator, device="cpu")
+        x0 = x0.to(features.device, cond.dtype)
+        x1 = sample_ode(
+            self._velocity(cond),
+            x0,
+            steps=self.steps if steps is None else int(steps),
+            method=method or self.method,
+            guidance_weight=float(w) if guided else None,
+        )
+        return ((x1 + 1) / 2).clamp(0, 1).view(b, k, self.width)
+
+    def _velocity(self, cond: torch.Tensor) -> Callable[[torch.Tensor, Any], torch.Tensor]:
+        def velocity(x: torch.Tensor, t: Any) -> torch.Tensor:
+            t = torch.as_tensor(t, dtype=x.dtype, device=x.device).reshape(-1)
+            return self(x, t.expand(x.shape[0]), cond=cond)
+
+        return velocity
+
+
+def _sampler() -> Callable[..., torch.Tensor]:
+    try:
+        from a2d.ode import sample_ode
+    except ImportError:  # TEMPORARY: until a2d.ode lands; remove with this function's fallback
+        return _rk4_fallback
+    return sample_ode
+
+
+def _rk4_fallback(velocity, x0, *, steps=100, method="rk4", guidance_weight=None):  # type: ignore[no-untyped-def]
+    def v(x: torch.Tensor, t: float) -> torch.Tensor:
+        if guidance_weight is None:
+            return velocity(x, t)
+        vc, vu = velocity(torch.cat([x, x]), t).chunk(2)
+        return (1 - guidance_weight) * vu + guidance_weight * vc
+
+    x, h = x0, 1.0 / steps
+    for i in range(steps):
+        t = i * h
+        k1 = v(x, t)
+        k2 = v(x + h / 2 * k1, t + h / 2)
+        k3 = v(x + h / 2 * k2, t + h / 2)
+        k4 = v(x + h * k3, t + h)
+        x = x + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+    return x

@@ -1,0 +1,172 @@
+"""End-to-end training on a real tiny vital_simple dataset: both models, exact resume, bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import h5py
+import pytest
+
+from a2d.errors import CheckpointError, ConfigError, DatasetError, UnknownNameError
+from a2d.train.config import resolve_config
+from a2d.train.loop import train
+
+
+def config(data: Path, out: Path, model: str = "flow", **overrides):
+    return resolve_config(
+        preset="tiny",
+        values={"model": model, "data": str(data), "out": str(out)},
+        overrides=overrides,
+    )
+
+
+def test_flow_trains_validates_and_logs(tiny_vital_dataset: Path, tmp_path: Path) -> None:
+    result = train(
+        config(tiny_vital_dataset, tmp_path / "run", **{"train.steps": 12, "train.val_every": 6})
+    )
+    assert result.step == 12 and len(result.losses) == 12
+    assert result.val_param_mse is not None and 0 < result.val_param_mse < 0.5
+    rows = list(csv.DictReader((tmp_path / "run" / "metrics.csv").read_text().splitlines()))
+    assert [r["step"] for r in rows if r["split"] == "val"] == ["6", "12"]
+    assert {"flow_mse", "assign_l1"} <= set(rows[0])
+    assert (tmp_path / "run" / "best.pt").is_file() and result.checkpoint.is_file()
+
+
+@pytest.mark.parametrize("model", ["flow", "feedforward"])
+def test_resume_continues_exactly(model: str, tiny_vital_dataset: Path, tmp_path: Path) -> None:
+    k = 4  # 3 steps per epoch: the resume point is inside the second epoch
+    over = {"train.steps": 2 * k, "train.checkpoint_every": k, "train.val_every": 0}
+    straight = train(config(tiny_vital_dataset, tmp_path / "a", model, **over))
+
+    def interrupt(step: int, total: int, metrics: dict) -> None:
+        if step == k:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(config(tiny_vital_dataset, tmp_path / "b", model, **over), on_step=interrupt)
+    resumed = train(
+        config(
+            tiny_vital_dataset,
+            tmp_path / "c",
+            model,
+            resume=str(tmp_path / "b" / "last.pt"),
+            **over,
+        )
+    )
+    assert resumed.step == 2 * k
+    assert resumed.losses == straight.losses[k:]
+
+
+def test_ddp_two_gloo_processes_stay_in_sync(tiny_vital_dataset: Path, tmp_path: Path) -> None:
+    a2d = shutil.which("a2d")
+    cmd = [
+        "torchrun",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "--no-python",
+        a2d,
+        "train",
+        "--model",
+        "feedforward",
+        "--data",
+        str(tiny_vital_dataset),
+        "--preset",
+        "tiny",
+        "--out",
+        str(tmp_path / "ddp"),
+        "--train.steps",
+        "3",
+        "--train.batch_size",
+        "8",
+        "--train.val_every",
+        "0",
+    ]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+    summary = json.loads((tmp_path / "ddp" / "summary.json").read_text())
+    assert summary["world_size"] == 2
+    a, b = summary["rank_checksums"]
+    assert a == b
+
+
+def test_bad_inputs_are_one_line_errors(tiny_vital_dataset: Path, tmp_path: Path) -> None:
+    with pytest.raises(UnknownNameError, match="unknown model 'nope'; known: feedforward, flow"):
+        train(config(tiny_vital_dataset, tmp_path / "x", "nope"))
+    with pytest.raises(ConfigError, match="'train.bogus'"):
+        config(tiny_vital_dataset, tmp_path / "x", **{"train.bogus": 1})
+    with pytest.raises(ConfigError, match="unknown training preset 'huge'"):
+        resolve_config(preset="huge")
+
+    # A resumed checkpoint against a dataset of another spec.
+    first = train(config(tiny_vital_dataset, tmp_path / "r", "feedforward", **{"train.steps": 1}))
+    other = tmp_path / "other"
+    shutil.copytree(tiny_vital_dataset, other)
+    manifest = json.loads((other / "dataset.json").read_text())
+    manifest["spec"]["params"][0]["max"] = manifest["spec"]["params"][0]["max"] * 0.5
+    (other / "dataset.json").write_text(json.dumps(manifest))
+    with pytest.raises(CheckpointError, match="cannot resume.*resume on the same dataset"):
+        train(config(other, tmp_path / "r2", "feedforward", resume=str(first.checkpoint)))
+
+    # A corrupt shard inside the train split.
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_vital_dataset, broken)
+    (broken / "shard-00001.h5").write_bytes(b"not hdf5")
+    with pytest.raises(DatasetError, match="shard-00001.h5.*corrupt") as err:
+        train(config(broken, tmp_path / "r3", "feedforward", **{"train.steps": 6}))
+    assert "\n" not in str(err.value)
+
+    # An empty shard (no rows where the manifest promises some).
+    empty = tmp_path / "empty"
+    shutil.copytree(tiny_vital_dataset, empty)
+    with h5py.File(empty / "shard-00000.h5", "r+") as f:
+        f.attrs["rows"] = 0
+    with pytest.raises(DatasetError, match="shard-00000.h5"):
+        train(config(empty, tmp_path / "r4", "feedforward"))
+
+
+def test_cli_train_prints_result_and_one_line_errors(
+    tiny_vital_dataset: Path, tmp_path: Path, a2d_cli: str
+) -> None:
+    ok = subprocess.run(
+        [
+            a2d_cli,
+            "train",
+            "--model",
+            "feedforward",
+            "--data",
+            str(tiny_vital_dataset),
+            "--preset",
+            "tiny",
+            "--out",
+            str(tmp_path / "cli"),
+            "--train.steps",
+            "2",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["step"] == 2
+    bad = subprocess.run(
+        [
+            a2d_cli,
+            "train",
+            "--data",
+            str(tiny_vital_dataset),
+            "--preset",
+            "tiny",
+            "--out",
+            str(tmp_path / "cli2"),
+            "--loader.nope",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines() == [bad.stderr.strip()] and "'loader.nope'" in bad.stderr
