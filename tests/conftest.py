@@ -50,3 +50,44 @@ def a2d_cli() -> str:
             "the `a2d` console script is not on PATH; install the package with `pip install .`"
         )
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_vital_dataset(tmp_path_factory: pytest.TempPathFactory):
+    """A real vital_simple dataset, made once per session: 80 rows of 1 s (mel (2, 128, 101)),
+    shards of 16 rows, splits train 48 / val 16 / test 16, no audio stored."""
+    from a2d.generate import GenerateConfig, generate
+    from a2d.synth import RenderSettings
+
+    out = tmp_path_factory.mktemp("tiny_vital") / "data"
+    generate(
+        GenerateConfig(
+            synth="vital_simple", num_samples=80, out=out, workers=0, shard_size=16,
+            render=RenderSettings(duration=1.0), store_audio=False,
+            val_fraction=0.2, test_fraction=0.2,
+        )
+    )
+    return out
+
+
+def _train_tiny(data, out, model: str):
+    from a2d.train import train
+    from a2d.train.config import resolve_config
+
+    overrides = {"train.steps": 6, "train.device": "cpu", "train.val_every": 0, "train.val_rows": 8}
+    config = resolve_config(
+        preset="tiny", values={"model": model, "data": data, "out": out}, overrides=overrides
+    )
+    return train(config).checkpoint
+
+
+@pytest.fixture(scope="session")
+def tiny_flow_checkpoint(tiny_vital_dataset, tmp_path_factory: pytest.TempPathFactory):
+    """A flow checkpoint trained for 6 tiny steps on ``tiny_vital_dataset`` (mechanics, not quality)."""
+    return _train_tiny(tiny_vital_dataset, tmp_path_factory.mktemp("tiny_flow"), "flow")
+
+
+@pytest.fixture(scope="session")
+def tiny_feedforward_checkpoint(tiny_vital_dataset, tmp_path_factory: pytest.TempPathFactory):
+    """A feed-forward checkpoint trained for 6 tiny steps on ``tiny_vital_dataset``."""
+    return _train_tiny(tiny_vital_dataset, tmp_path_factory.mktemp("tiny_ff"), "feedforward")

@@ -1,0 +1,84 @@
+"""``a2d evaluate``: parameter and audio metrics of a checkpoint and baselines on held-out data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("evaluate")
+    def evaluate_cmd(
+        checkpoint: Annotated[
+            Path, typer.Option("--checkpoint", "-c", help="The model checkpoint to evaluate (.pt).")
+        ],
+        data: Annotated[
+            Path, typer.Option("--data", "-d", help="A dataset folder written by `a2d generate`.")
+        ],
+        out: Annotated[
+            Path,
+            typer.Option("--out", "-o", help="Folder for samples.csv, summary.json, report.html."),
+        ],
+        split: Annotated[
+            str, typer.Option(help="Which split of the dataset to evaluate on.")
+        ] = "test",
+        candidates: Annotated[
+            int,
+            typer.Option("--candidates", "-k", min=1, max=256, help="K for the best-of-K rows."),
+        ] = 16,
+        limit: Annotated[
+            int | None, typer.Option(min=1, help="Evaluate only the first N rows of the split.")
+        ] = None,
+        baseline_checkpoint: Annotated[
+            Path | None,
+            typer.Option(help="A second checkpoint evaluated as a baseline (e.g. feed-forward)."),
+        ] = None,
+        nearest: Annotated[
+            bool,
+            typer.Option(
+                help="Include the nearest-neighbour baseline (training rows by mel distance)."
+            ),
+        ] = True,
+        random: Annotated[
+            bool, typer.Option(help="Include the random-parameters baseline.")
+        ] = True,
+        seed: Annotated[int, typer.Option(help="Seed of model sampling and random baselines.")] = 0,
+        plugin_path: Annotated[
+            Path | None,
+            typer.Option(help="Path of the synth plugin, for backends that need one (Surge XT)."),
+        ] = None,
+    ) -> None:
+        """Score a checkpoint against baselines; print the summary table as JSON on stdout."""
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        from a2d.evaluate import evaluate
+
+        err = Console(stderr=True)
+        columns = (TextColumn("evaluate"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=err, transient=True) as progress:
+            task = progress.add_task("evaluate", total=None)
+            summary = evaluate(
+                checkpoint, data, out, split=split, candidates=candidates, limit=limit,
+                baseline_checkpoint=baseline_checkpoint, nearest=nearest, random=random, seed=seed,
+                synth_options={"plugin_path": str(plugin_path)} if plugin_path else None,
+                on_progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )  # fmt: skip
+        table = {
+            method: {
+                k: {m: e[m] for m in ("mss", "wmfcc", "sot", "rms", "param_mse")}
+                for k, e in by_k.items()
+            }
+            for method, by_k in summary.table.items()
+        }
+        typer.echo(json.dumps(table, indent=2))
+        err.print(f"{summary.n} rows evaluated; report: {summary.report}", highlight=False)

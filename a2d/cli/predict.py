@@ -1,0 +1,84 @@
+"""``a2d predict``: synth presets for sounds, with an HTML report each."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("predict")
+    def predict_cmd(
+        sounds: Annotated[
+            list[Path],
+            typer.Argument(help="Audio files (wav, flac, ogg, mp3) or folders holding them."),
+        ],
+        checkpoint: Annotated[
+            Path, typer.Option("--checkpoint", "-c", help="The trained model checkpoint (.pt).")
+        ],
+        out: Annotated[
+            Path,
+            typer.Option("--out", "-o", help="Folder for the results: one sub-folder per input."),
+        ],
+        candidates: Annotated[
+            int,
+            typer.Option(
+                "--candidates",
+                "-k",
+                min=1,
+                max=256,
+                help="Candidates sampled per input (flow models); the best-scoring one is kept.",
+            ),
+        ] = 16,
+        spec: Annotated[
+            str | None,
+            typer.Option(help="Refuse a checkpoint that was not trained on this parameter spec."),
+        ] = None,
+        synth: Annotated[
+            str | None, typer.Option(help="Refuse a checkpoint that is not for this synth.")
+        ] = None,
+        seed: Annotated[int, typer.Option(help="Seed of the model's sampling noise.")] = 0,
+        plugin_path: Annotated[
+            Path | None,
+            typer.Option(help="Path of the synth plugin, for backends that need one (Surge XT)."),
+        ] = None,
+    ) -> None:
+        """Predict synth settings for each sound; write preset, parameters, render and report."""
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        from a2d.audio import find_sounds
+        from a2d.predict import PredictFailure, predict
+
+        err = Console(stderr=True)
+        options = {"plugin_path": str(plugin_path)} if plugin_path else None
+        paths = find_sounds(sounds)
+        columns = (TextColumn("predict"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=err, transient=True) as progress:
+            task = progress.add_task("predict", total=len(paths))
+
+            def done(path: Path, item: object) -> None:
+                if isinstance(item, PredictFailure):
+                    progress.console.print(f"failed: {item.error}", highlight=False, soft_wrap=True)
+                else:
+                    typer.echo(f"{path}\t{item.preset}\tmss={item.best.mss:.3f}\t{item.report}")
+                progress.advance(task)
+
+            summary = predict(
+                paths, checkpoint, out, candidates=candidates, spec=spec, synth=synth, seed=seed,
+                synth_options=options, on_done=done,
+            )  # fmt: skip
+        n_ok, n_bad = len(summary.results), len(summary.failures)
+        err.print(f"{n_ok} preset(s) written to {out}; {n_bad} input(s) failed", highlight=False)
+        if n_bad:
+            for f in summary.failures:
+                err.print(f"  {f.error}", highlight=False, soft_wrap=True)
+            raise typer.Exit(int(summary.exit_code))

@@ -1,0 +1,335 @@
+"""From a sound to a preset: ``a2d predict``.
+
+For each input: load and shape it (:mod:`a2d.audio`), compute the model's log-mel features, sample
+``K`` candidate parameter vectors in one batch (a deterministic model gives one), decode and render
+each with the real synth, score each render against the input with the multi-scale spectral distance
+(:func:`a2d.metrics.mss`, after matching the render's loudness to the input's: the model's features
+are gain-invariant, so level is not part of the match), keep the best, and write
+
+``OUT/<name>/<name>.vital`` (or the backend's preset suffix), ``<name>.params.json`` (values with
+labels, units and the synth's display text, every candidate's score, timings), ``<name>.wav`` (the
+best render, as the synth made it) and ``report.html`` (offline: spectrograms, players, scores).
+
+A bad input fails alone (:class:`PredictFailure`); the batch goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from a2d.audio import Sound, find_sounds, load_sound, match_loudness
+from a2d.errors import (
+    A2DError,
+    AudioInputError,
+    CheckpointError,
+    ExitCode,
+    OutputError,
+    RenderError,
+)
+from a2d.metrics import log_mel, mss
+from a2d.spec import Patch
+
+#: How many of the best candidates the HTML report shows with spectrogram and player.
+REPORT_TOP = 3
+#: The phases of one prediction, in order, as keys of :attr:`PredictResult.timings`.
+PHASES = ("load", "features", "sample", "render", "score", "write")
+
+
+@dataclass
+class Candidate:
+    """One sampled parameter set.
+
+    :param index: position in the sampled batch. :param rank: 1 = best score.
+    :param vector: ``(width,)`` encoded model output in [0, 1].
+    :param patch: decoded synth values. :param mss: distance to the input (dB, lower is better).
+    :param audio: ``(C, N)`` render at the model's rate (raw synth level).
+    """
+
+    index: int
+    vector: np.ndarray
+    patch: Patch
+    audio: np.ndarray
+    mss: float = float("nan")
+    rank: int = 0
+
+
+@dataclass
+class PredictResult:
+    """What one input produced: files, ranked candidates, seconds spent per phase."""
+
+    sound: Path
+    out_dir: Path
+    preset: Path
+    params_json: Path
+    audio: Path
+    report: Path
+    candidates: list[Candidate]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def best(self) -> Candidate:
+        return self.candidates[0]
+
+
+@dataclass(frozen=True)
+class PredictFailure:
+    sound: Path
+    error: str
+
+
+@dataclass
+class PredictSummary:
+    results: list[PredictResult]
+    failures: list[PredictFailure]
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """OK, PARTIAL (some inputs failed) or DATA (all failed)."""
+        if not self.failures:
+            return ExitCode.OK
+        return ExitCode.PARTIAL if self.results else ExitCode.DATA
+
+
+class SoundMatcher:
+    """A loaded checkpoint plus a live synth, reused across inputs.
+
+    :param checkpoint: path of the checkpoint.
+    :param spec: if given, the registered spec name the checkpoint must have been trained on.
+    :param synth: if given, the synth the checkpoint must be for.
+    :param candidates: K, candidates sampled per input (1 for deterministic models).
+    :param seed: seeds the model's sampling noise (same seed, same candidates).
+    :param synth_options: backend options (e.g. ``plugin_path`` for Surge XT).
+    """
+
+    def __init__(
+        self,
+        checkpoint: str | Path,
+        *,
+        spec: str | None = None,
+        synth: str | None = None,
+        candidates: int = 1,
+        seed: int = 0,
+        synth_options: dict[str, Any] | None = None,
+    ) -> None:
+        from a2d.checkpoint import load_checkpoint
+        from a2d.synth import create_backend
+
+        if candidates < 1:
+            raise ValueError(f"candidates must be >= 1, got {candidates}")
+        self.checkpoint = load_checkpoint(checkpoint)
+        ck = self.checkpoint
+        if synth is not None and synth != ck.synth:
+            raise CheckpointError(
+                f"checkpoint {str(checkpoint)!r} is for synth {ck.synth!r}, not {synth!r}; "
+                f"use a checkpoint trained for {synth!r}"
+            )
+        if spec is not None and spec != ck.spec.name:
+            raise CheckpointError(
+                f"checkpoint {str(checkpoint)!r} was trained on spec {ck.spec.name!r}, not {spec!r}; "
+                f"use a checkpoint trained on {spec!r}"
+            )
+        self.candidates = candidates if ck.model.stochastic else 1
+        self.seed = seed
+        self.settings = ck.render_settings
+        self.backend = create_backend(ck.spec, ck.render_settings, **(synth_options or {}))
+
+    def features(self, audio: np.ndarray) -> np.ndarray:
+        """``(C, N)`` -> ``(C, n_mels, frames)`` log-mel as in training."""
+        return log_mel(audio, self.settings.sample_rate, self.checkpoint.mel_settings)
+
+    def sample(self, mel: np.ndarray) -> np.ndarray:
+        """``(C, M, F)`` -> ``(K, width)`` encoded candidates (one batch through the model)."""
+        kwargs: dict[str, Any] = {}
+        if self.checkpoint.model.stochastic:
+            kwargs["generator"] = torch.Generator().manual_seed(self.seed)
+        out = self.checkpoint.predict(
+            torch.from_numpy(mel)[None], n_candidates=self.candidates, **kwargs
+        )
+        return out[0].detach().cpu().numpy().astype(np.float64)
+
+    def render(self, vectors: np.ndarray) -> list[Candidate]:
+        spec = self.checkpoint.spec
+        out = []
+        for i, vec in enumerate(vectors):
+            patch = spec.decode(vec)
+            out.append(Candidate(i, vec, patch, self.backend.render(patch)))
+        return out
+
+    def score(self, sound: Sound, cands: list[Candidate]) -> list[Candidate]:
+        """Fill in ``mss`` and ``rank``; return the candidates best first."""
+        from a2d.loudness import integrated_loudness
+
+        rate = self.settings.sample_rate
+        renders = np.stack([c.audio for c in cands])
+        ref = float(integrated_loudness(sound.audio, rate))
+        scores = mss(match_loudness(renders, ref, rate), sound.audio, rate)
+        for c, s in zip(cands, scores, strict=True):
+            c.mss = float(s)
+        ranked = sorted(cands, key=lambda c: (not np.isfinite(c.mss), c.mss))
+        for r, c in enumerate(ranked, start=1):
+            c.rank = r
+        return ranked
+
+    def match(self, path: str | Path, out_dir: str | Path) -> PredictResult:
+        """Predict one input and write its files into ``out_dir`` (created)."""
+        t: dict[str, float] = {}
+        clock = time.perf_counter()
+
+        def lap(name: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            t[name] = now - clock
+            clock = now
+
+        sound = load_sound(path, self.settings)
+        lap("load")
+        mel = self.features(sound.audio)
+        lap("features")
+        vectors = self.sample(mel)
+        lap("sample")
+        cands = self.render(vectors)
+        lap("render")
+        ranked = self.score(sound, cands)
+        lap("score")
+        result = self._write(sound, mel, ranked, Path(out_dir), t)
+        lap("write")
+        result.timings = t
+        doc = json.loads(result.params_json.read_text())
+        doc["timings_s"] = dict(t)  # now including the write phase itself
+        result.params_json.write_text(json.dumps(doc, indent=2))
+        return result
+
+    def _write(
+        self,
+        sound: Sound,
+        mel: np.ndarray,
+        ranked: list[Candidate],
+        out_dir: Path,
+        t: dict[str, float],
+    ) -> PredictResult:
+        import soundfile as sf
+
+        from a2d.report import predict_report
+
+        name = out_dir.name
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(
+                f"cannot create output folder {out_dir}: {exc}; choose a writable --out"
+            ) from exc
+        best = ranked[0]
+        preset = self.backend.write_preset(best.patch, out_dir / name)
+        wav = out_dir / f"{name}.wav"
+        sf.write(str(wav), best.audio.T, self.settings.sample_rate, subtype="FLOAT")
+        params_json = out_dir / f"{name}.params.json"
+        result = PredictResult(
+            sound.path, out_dir, preset, params_json, wav, out_dir / "report.html", ranked
+        )
+        params_json.write_text(json.dumps(self.describe(result, sound, t), indent=2, default=float))
+        rate = self.settings.sample_rate
+        html = predict_report(
+            result, sound, mel, [self.features(c.audio) for c in ranked[:REPORT_TOP]], rate,
+            self.describe(result, sound, t),
+        )  # fmt: skip
+        result.report.write_text(html)
+        return result
+
+    def describe(
+        self, result: PredictResult, sound: Sound, timings: dict[str, float]
+    ) -> dict[str, Any]:
+        """The ``params.json`` content: best patch with labels/units/display text, all scores."""
+        ck, best = self.checkpoint, result.best
+        text = self.backend.param_text(best.patch)
+        params = ck.spec.describe(best.patch)
+        for name, entry in params.items():
+            if name in text:
+                entry["text"] = text[name]
+        return {
+            "sound": str(sound.path),
+            "checkpoint": str(ck.path),
+            "model": ck.model_name,
+            "synth": ck.synth,
+            "spec": ck.spec.name,
+            "spec_fingerprint": ck.spec.fingerprint,
+            "preset": result.preset.name,
+            "score": {"mss_db": best.mss},
+            "params": params,
+            "encoded": best.vector.round(6).tolist(),
+            "input": {
+                "source_rate": sound.source_rate,
+                "source_seconds": sound.source_seconds,
+                "trimmed_seconds": sound.trimmed_seconds,
+                "gain_db": sound.gain_db,
+            },
+            "candidates": [
+                {"rank": c.rank, "index": c.index, "mss_db": c.mss} for c in result.candidates
+            ],
+            "timings_s": dict(timings),
+        }
+
+
+def output_names(paths: list[Path]) -> list[str]:
+    """A distinct folder name per input: the file stem, with ``-2``, ``-3``... on repeats."""
+    seen: dict[str, int] = {}
+    names = []
+    for p in paths:
+        stem = p.stem or "sound"
+        seen[stem] = seen.get(stem, 0) + 1
+        names.append(stem if seen[stem] == 1 else f"{stem}-{seen[stem]}")
+    return names
+
+
+def predict(
+    sounds: Iterable[str | Path],
+    checkpoint: str | Path,
+    out: str | Path,
+    *,
+    candidates: int = 1,
+    spec: str | None = None,
+    synth: str | None = None,
+    seed: int = 0,
+    synth_options: dict[str, Any] | None = None,
+    on_done: Callable[[Path, PredictResult | PredictFailure], None] | None = None,
+) -> PredictSummary:
+    """Predict a preset for every sound (files or folders); see the module docstring.
+
+    :param on_done: called after each input with its result or failure (progress display).
+    """
+    paths = find_sounds(sounds)
+    if not paths:
+        raise AudioInputError("no input sounds found; pass audio files or folders holding them")
+    matcher = SoundMatcher(
+        checkpoint,
+        spec=spec,
+        synth=synth,
+        candidates=candidates,
+        seed=seed,
+        synth_options=synth_options,
+    )
+    out = Path(out)
+    results, failures = [], []
+    for path, name in zip(paths, output_names(paths), strict=True):
+        item: PredictResult | PredictFailure
+        try:
+            item = matcher.match(path, out / name)
+            results.append(item)
+        except AudioInputError as exc:  # its message names the file
+            item = PredictFailure(path, str(exc))
+            failures.append(item)
+        except RenderError as exc:
+            item = PredictFailure(path, f"{path}: {exc}")
+            failures.append(item)
+        except A2DError:
+            raise
+        if on_done is not None:
+            on_done(path, item)
+    return PredictSummary(results, failures)

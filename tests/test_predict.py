@@ -1,0 +1,154 @@
+"""``a2d predict`` end to end with a real (tiny) checkpoint, the real Vital synth and real files."""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+import subprocess
+import zlib
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from a2d.audio import load_sound, match_loudness
+from a2d.demo import write_demo
+from a2d.errors import CheckpointError, ExitCode
+from a2d.loudness import integrated_loudness
+from a2d.metrics import mss
+from a2d.predict import predict
+from a2d.report import bar_chart_png, png_bytes, spectrogram_png
+
+
+def decode_png(data: bytes) -> np.ndarray:
+    """Minimal reader for what :func:`png_bytes` writes (8-bit RGB, filter 0)."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, chunks = 8, {}
+    while pos < len(data):
+        (n,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + n]
+        assert struct.unpack(">I", data[pos + 8 + n : pos + 12 + n])[0] == zlib.crc32(kind + body)
+        chunks[kind] = body
+        pos += 12 + n
+    w, h = struct.unpack(">II", chunks[b"IHDR"][:8])
+    raw = np.frombuffer(zlib.decompress(chunks[b"IDAT"]), np.uint8).reshape(h, 1 + 3 * w)
+    assert np.all(raw[:, 0] == 0)
+    return raw[:, 1:].reshape(h, w, 3)
+
+
+def test_png_writer_round_trips_and_draws_spectrograms_low_frequencies_at_the_bottom():
+    img = np.random.default_rng(0).integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(decode_png(png_bytes(img)), img)
+    mel = np.full((4, 3), -80.0)
+    mel[0] = 0.0  # loudest in the lowest band
+    pix = decode_png(spectrogram_png(mel, size=8))
+    assert pix.shape == (8, 6, 3)
+    assert pix[-1].sum() > pix[0].sum()  # bright (yellow) bottom row, dark (purple) top
+    bars = decode_png(bar_chart_png([1.0, 0.5]))
+    row = lambda i: bars[6 + i * 28 + 10]  # noqa: E731 - middle of bar i
+    assert (row(0) != 255).any(axis=-1).sum() > (row(1) != 255).any(axis=-1).sum()
+
+
+@pytest.fixture(scope="module")
+def demo_wav(tmp_path_factory):
+    return write_demo(tmp_path_factory.mktemp("in") / "pluck.wav", 44100, 1.5)
+
+
+@pytest.fixture(scope="module")
+def flow_result(tiny_flow_checkpoint, demo_wav, tmp_path_factory):
+    out = tmp_path_factory.mktemp("pred")
+    return predict([demo_wav], tiny_flow_checkpoint, out, candidates=3, seed=1), out
+
+
+def test_predict_writes_preset_params_render_and_report(flow_result, tiny_flow_checkpoint):
+    from a2d.checkpoint import load_checkpoint
+    from a2d_vital.backend import load_vital_preset
+
+    summary, out = flow_result
+    assert summary.exit_code == ExitCode.OK and not summary.failures
+    (res,) = summary.results
+    assert res.out_dir == out / "pluck" and res.preset == out / "pluck" / "pluck.vital"
+    assert load_vital_preset(res.preset) is not None  # Vital loads what we wrote
+
+    spec = load_checkpoint(tiny_flow_checkpoint).spec
+    doc = json.loads(res.params_json.read_text())
+    assert set(doc["params"]) == {*spec.param_names, "note"}
+    assert all("text" in doc["params"][name] for name in spec.param_names)
+    assert [c["rank"] for c in doc["candidates"]] == [1, 2, 3]
+    scores = [c["mss_db"] for c in doc["candidates"]]
+    assert scores == sorted(scores) and doc["score"]["mss_db"] == scores[0]
+    assert set(doc["timings_s"]) == {"load", "features", "sample", "render", "score", "write"}
+
+    audio, rate = sf.read(str(res.audio), always_2d=True)
+    assert rate == 44100 and audio.shape == (44100, 2)
+    # The kept score is the MSS of the written render, loudness-matched to the prepared input.
+    sound = load_sound(res.sound, load_checkpoint(tiny_flow_checkpoint).render_settings)
+    matched = match_loudness(
+        audio.T[None].astype(np.float32), float(integrated_loudness(sound.audio, rate)), rate
+    )
+    assert mss(matched, sound.audio, rate)[0] == pytest.approx(scores[0], rel=1e-4)
+
+    html = res.report.read_text()
+    pngs = re.findall(r'src="data:image/png;base64,', html)
+    assert len(pngs) == 4  # input + the 3 best candidates
+    assert html.count("<audio controls") == 4
+    assert not re.search(r'(src|href)="https?:', html)  # readable offline
+
+
+def test_same_seed_same_candidates_and_deterministic_model_gives_one(
+    flow_result, tiny_flow_checkpoint, tiny_feedforward_checkpoint, demo_wav, tmp_path
+):
+    summary, _ = flow_result
+    again = predict([demo_wav], tiny_flow_checkpoint, tmp_path / "a", candidates=3, seed=1)
+    first = sorted(c.vector.tolist() for c in summary.results[0].candidates)
+    assert sorted(c.vector.tolist() for c in again.results[0].candidates) == first
+    ff = predict([demo_wav], tiny_feedforward_checkpoint, tmp_path / "b", candidates=5)
+    assert len(ff.results[0].candidates) == 1
+
+
+def test_a_batch_continues_past_bad_files(tiny_feedforward_checkpoint, demo_wav, tmp_path):
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    seen = []
+    summary = predict(
+        [empty, demo_wav, tmp_path / "gone.flac"], tiny_feedforward_checkpoint, tmp_path / "out",
+        on_done=lambda path, item: seen.append(path.name),
+    )  # fmt: skip
+    assert summary.exit_code == ExitCode.PARTIAL
+    assert [r.sound.name for r in summary.results] == ["pluck.wav"]
+    assert [f.sound.name for f in summary.failures] == ["empty.wav", "gone.flac"]
+    assert "empty" in summary.failures[0].error and "no such file" in summary.failures[1].error
+    assert seen == ["empty.wav", "pluck.wav", "gone.flac"]
+
+
+def test_a_checkpoint_for_another_spec_or_synth_is_refused(
+    tiny_feedforward_checkpoint, demo_wav, tmp_path
+):
+    with pytest.raises(CheckpointError, match="trained on spec 'vital_simple', not 'vital_full'"):
+        predict([demo_wav], tiny_feedforward_checkpoint, tmp_path, spec="vital_full")
+    with pytest.raises(CheckpointError, match="for synth 'vital', not 'surge'"):
+        predict([demo_wav], tiny_feedforward_checkpoint, tmp_path, synth="surge")
+
+
+def test_cli_reports_partial_failure_with_its_exit_code(
+    a2d_cli, tiny_feedforward_checkpoint, demo_wav, tmp_path
+):
+    bad = tmp_path / "noise.ogg"
+    bad.write_bytes(b"OggS not really")
+    cmd = [a2d_cli, "predict", str(demo_wav), str(bad), "-c", str(tiny_feedforward_checkpoint)]
+    proc = subprocess.run(
+        [*cmd, "-o", str(tmp_path / "out")], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == ExitCode.PARTIAL, proc.stderr
+    (line,) = proc.stdout.strip().splitlines()
+    assert line.startswith(str(demo_wav)) and "pluck.vital" in line
+    assert "noise.ogg: cannot decode" in proc.stderr and "Traceback" not in proc.stderr
+    refused = subprocess.run(
+        [*cmd, "-o", str(tmp_path), "--spec", "vital_full"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert refused.returncode == ExitCode.DATA
+    assert refused.stderr.strip().splitlines()[-1].startswith("error: checkpoint")
