@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import os
 from functools import cache
 from types import ModuleType
@@ -37,6 +38,27 @@ def core_cuda() -> ModuleType | None:
         return importlib.import_module("a2d._core_cuda")
     except ImportError:
         return None
+
+
+@cache
+def build_info() -> dict:
+    """What the build decided (``a2d/_build_info.json`` written by CMake): ``cuda_requested``,
+    ``cuda_built``, ``cuda_compiler``; empty when ``a2d._core`` did not build."""
+    module = core()
+    if module is None or not module.__file__:
+        return {}
+    path = os.path.join(os.path.dirname(module.__file__), "_build_info.json")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return {}
+
+
+def default_num_threads() -> int:
+    """Threads the native kernels use when not told otherwise (all cores)."""
+    module = core()
+    return int(module.default_num_threads()) if module is not None else (os.cpu_count() or 1)
 
 
 def cuda_device_available() -> bool:

@@ -58,8 +58,8 @@ class MelSettings:
             raise ConfigError(f"power must be 1 or 2, got {self.power}")
 
     def num_frames(self, num_samples: int) -> int:
-        if self.center:
-            return 1 + num_samples // self.hop_length
+        if self.center:  # librosa pads n_fft // 2 on each side (one sample short for odd n_fft)
+            return 1 + (num_samples + 2 * (self.n_fft // 2) - self.n_fft) // self.hop_length
         return 1 + (num_samples - self.n_fft) // self.hop_length
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,6 +1,15 @@
-// a2d._core: CPU native kernels. Binding code only converts types and releases the GIL; the math
-// lives in headers under csrc/include/a2d/.
+// a2d._core: CPU native kernels. Binding code only checks and converts types and releases the GIL;
+// the math lives in headers under csrc/include/a2d/.
+#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+#include "a2d/mel_cpu.h"
+#include "a2d/ode.h"
+#include "a2d/parallel.h"
 
 namespace py = pybind11;
 
@@ -8,7 +17,137 @@ namespace py = pybind11;
 #define A2D_VERSION_INFO "dev"
 #endif
 
+namespace {
+
+// A C-contiguous array of T with `ndim` dimensions, or ValueError naming the argument.
+template <class T>
+py::array checked(const py::array& a, const char* name, int ndim) {
+  if (!py::isinstance<py::array_t<T>>(a) || !(a.flags() & py::array::c_style)) {
+    throw py::value_error(std::string(name) + " must be a C-contiguous " +
+                          py::str(py::dtype::of<T>()).cast<std::string>() +
+                          " array; convert it with numpy.ascontiguousarray");
+  }
+  if (a.ndim() != ndim) {
+    throw py::value_error(std::string(name) + " must have " + std::to_string(ndim) +
+                          " dimensions, got " + std::to_string(a.ndim()));
+  }
+  return a;
+}
+
+void mel_spectrogram(const py::array& audio, py::array& out, const py::array& window,
+                     const py::array& start, const py::array& len, const py::array& offset,
+                     const py::array& weights, int hop, bool center, const std::string& pad_mode,
+                     bool magnitude, bool to_db, py::object ref, float amin, py::object top_db,
+                     int num_threads) {
+  checked<float>(audio, "audio", 2);
+  checked<float>(out, "out", 3);
+  checked<float>(window, "window", 1);
+  checked<int32_t>(start, "filter starts", 1);
+  checked<int32_t>(len, "filter lengths", 1);
+  checked<int32_t>(offset, "filter offsets", 1);
+  checked<float>(weights, "filter weights", 1);
+  if (!out.writeable()) throw py::value_error("out must be writeable");
+  a2d::MelParams p{};
+  p.n_fft = static_cast<int>(window.shape(0));
+  p.hop = hop;
+  p.n_mels = static_cast<int>(start.shape(0));
+  p.n_bins = p.n_fft / 2 + 1;
+  p.length = audio.shape(1);
+  p.pad = center ? p.n_fft / 2 : 0;
+  if (pad_mode != "constant" && pad_mode != "reflect") {
+    throw py::value_error("pad_mode must be 'constant' or 'reflect', got '" + pad_mode + "'");
+  }
+  p.pad_mode = pad_mode == "reflect" ? a2d::PadMode::kReflect : a2d::PadMode::kConstant;
+  p.frames = (p.length + 2 * p.pad - p.n_fft) / p.hop + 1;
+  if (p.n_fft < 2 || hop < 1 || p.length + 2 * p.pad < p.n_fft) {
+    throw py::value_error("audio of " + std::to_string(p.length) + " samples is shorter than n_fft " +
+                          std::to_string(p.n_fft) + "; pass longer audio or use center=True");
+  }
+  if (out.shape(0) != audio.shape(0) || out.shape(1) != p.n_mels || out.shape(2) != p.frames) {
+    throw py::value_error("out must have shape (signals, n_mels, frames) = (" +
+                          std::to_string(audio.shape(0)) + ", " + std::to_string(p.n_mels) + ", " +
+                          std::to_string(p.frames) + ")");
+  }
+  if (len.shape(0) != p.n_mels || offset.shape(0) != p.n_mels) {
+    throw py::value_error("filter starts, lengths and offsets must have one entry per mel band");
+  }
+  const int32_t* s = static_cast<const int32_t*>(start.data());
+  const int32_t* l = static_cast<const int32_t*>(len.data());
+  const int32_t* o = static_cast<const int32_t*>(offset.data());
+  for (int b = 0; b < p.n_mels; ++b) {
+    if (s[b] < 0 || l[b] < 0 || s[b] + l[b] > p.n_bins || o[b] < 0 || o[b] + l[b] > weights.shape(0)) {
+      throw py::value_error("mel filter " + std::to_string(b) + " is out of range of the FFT bins");
+    }
+  }
+  p.magnitude = magnitude ? 1 : 0;
+  p.to_db = to_db ? 1 : 0;
+  p.ref_is_max = ref.is_none() ? 1 : 0;
+  p.ref = ref.is_none() ? 0.0f : ref.cast<float>();
+  p.amin = amin;
+  p.top_db = top_db.is_none() ? -1.0f : top_db.cast<float>();
+  const a2d::MelFilters filters{s, l, o, static_cast<const float*>(weights.data())};
+  bool finite = true;
+  {
+    py::gil_scoped_release release;
+    finite = a2d::mel_spectrogram_cpu(p, static_cast<const float*>(window.data()), filters,
+                                      static_cast<const float*>(audio.data()), audio.shape(0),
+                                      static_cast<float*>(out.mutable_data()), num_threads);
+  }
+  if (!finite) {
+    throw py::value_error("audio contains NaN or infinite samples; clean or reject the input");
+  }
+}
+
+void ode_sample(const py::function& velocity, py::array& x, py::array& xin, py::array& tin,
+                const std::string& method, int steps, double t0, double t1,
+                py::object guidance_weight, int num_threads) {
+  checked<float>(x, "x", 2);
+  checked<float>(xin, "xin", 2);
+  checked<float>(tin, "tin", 1);
+  a2d::OdeMethod m;
+  if (!a2d::parse_ode_method(method, &m)) {
+    throw py::value_error("method must be one of euler, midpoint, heun, rk4; got '" + method + "'");
+  }
+  if (steps < 1) throw py::value_error("steps must be >= 1, got " + std::to_string(steps));
+  const bool guided = !guidance_weight.is_none();
+  const int64_t rows = x.shape(0);
+  const int64_t dim = x.shape(1);
+  const int64_t call_rows = guided ? 2 * rows : rows;
+  if (xin.shape(0) != call_rows || xin.shape(1) != dim || tin.shape(0) != call_rows) {
+    throw py::value_error("xin/tin buffers do not match x (internal error)");
+  }
+  const float weight = guided ? guidance_weight.cast<float>() : 0.0f;
+  float* tp = static_cast<float*>(tin.mutable_data());
+  py::object result;  // keeps the last velocity output alive while the loop reads it
+  auto call = [&](double t) -> const float* {
+    for (int64_t r = 0; r < call_rows; ++r) tp[r] = static_cast<float>(t);
+    result = velocity();
+    py::array v = checked<float>(py::reinterpret_borrow<py::array>(result), "velocity output", 2);
+    if (v.shape(0) != call_rows || v.shape(1) != dim) {
+      throw py::value_error("velocity returned shape (" + std::to_string(v.shape(0)) + ", " +
+                            std::to_string(v.shape(1)) + "), expected (" +
+                            std::to_string(call_rows) + ", " + std::to_string(dim) + ")");
+    }
+    return static_cast<const float*>(v.data());
+  };
+  a2d::ode_sample_cpu(static_cast<float*>(x.mutable_data()), static_cast<float*>(xin.mutable_data()),
+                      rows, dim, m, steps, t0, t1, guided, weight,
+                      num_threads > 0 ? num_threads : a2d::default_num_threads(), call);
+}
+
+}  // namespace
+
 PYBIND11_MODULE(_core, m) {
-  m.doc() = "a2d native core (CPU)";
+  m.doc() = "a2d native core (CPU): batched log-mel spectrogram and the flow ODE sampling loop";
   m.attr("__version__") = A2D_VERSION_INFO;
+  m.def("default_num_threads", &a2d::default_num_threads, "Hardware concurrency (>= 1).");
+  m.def("mel_spectrogram", &mel_spectrogram, py::arg("audio"), py::arg("out"), py::arg("window"),
+        py::arg("start"), py::arg("len"), py::arg("offset"), py::arg("weights"), py::arg("hop"),
+        py::arg("center"), py::arg("pad_mode"), py::arg("magnitude"), py::arg("to_db"),
+        py::arg("ref"), py::arg("amin"), py::arg("top_db"), py::arg("num_threads"),
+        "Log-mel of audio (signals, T) float32 into out (signals, n_mels, frames); GIL released.");
+  m.def("ode_sample", &ode_sample, py::arg("velocity"), py::arg("x"), py::arg("xin"),
+        py::arg("tin"), py::arg("method"), py::arg("steps"), py::arg("t0"), py::arg("t1"),
+        py::arg("guidance_weight"), py::arg("num_threads") = 0,
+        "Integrate x (rows, dim) in place; velocity() reads xin/tin and returns (rows', dim).");
 }

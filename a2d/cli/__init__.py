@@ -38,6 +38,8 @@ def build_app() -> typer.Typer:
         no_args_is_help=True,
         pretty_exceptions_enable=False,
         add_completion=False,
+        # Help texts are plain sentences: "a2d[ray]" must not be read as rich markup.
+        rich_markup_mode=None,
     )
 
     @app.callback()

@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from a2d._resources import configs_dir
 from a2d.config import from_dict, load_yaml, merge
 from a2d.errors import ConfigError
 
-#: Where the preset files live in a source checkout / editable install.
-PRESET_DIR = Path(__file__).resolve().parents[2] / "configs" / "train"
+#: Where the preset files live (``configs/train`` in a checkout, ``a2d/configs/train`` installed).
+PRESET_DIR = configs_dir() / "train"
 
 
 @dataclass

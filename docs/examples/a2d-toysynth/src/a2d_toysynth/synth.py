@@ -6,7 +6,6 @@ detuning the left and right oscillators in opposite directions.
 from __future__ import annotations
 
 import numpy as np
-from scipy.signal import lfilter
 
 
 def _polyblep(phase: np.ndarray, dt: float) -> np.ndarray:
@@ -33,6 +32,8 @@ def oscillator(freq: float, n: int, sample_rate: int, mix: float) -> np.ndarray:
 
 def lowpass(x: np.ndarray, cutoff_hz: float, q: float, sample_rate: int) -> np.ndarray:
     """RBJ-cookbook resonant low-pass biquad."""
+    from scipy.signal import lfilter  # imported here: scipy.signal takes ~1 s to import
+
     cutoff_hz = min(cutoff_hz, 0.45 * sample_rate)
     w0 = 2.0 * np.pi * cutoff_hz / sample_rate
     alpha = np.sin(w0) / (2.0 * q)
