@@ -62,9 +62,15 @@ def tiny_vital_dataset(tmp_path_factory: pytest.TempPathFactory):
     out = tmp_path_factory.mktemp("tiny_vital") / "data"
     generate(
         GenerateConfig(
-            synth="vital_simple", num_samples=80, out=out, workers=0, shard_size=16,
-            render=RenderSettings(duration=1.0), store_audio=False,
-            val_fraction=0.2, test_fraction=0.2,
+            synth="vital_simple",
+            num_samples=80,
+            out=out,
+            workers=0,
+            shard_size=16,
+            render=RenderSettings(duration=1.0),
+            store_audio=False,
+            val_fraction=0.2,
+            test_fraction=0.2,
         )
     )
     return out

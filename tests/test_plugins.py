@@ -26,7 +26,10 @@ def test_registry_rejects_empty_and_duplicate_names_naming_both_plugins() -> Non
         reg.add(_Named("x"))
     with reg._as_plugin("second"), pytest.raises(RegistryError, match="'first'.*'second'"):
         reg.add(_Named("x"))
-    with reg._as_plugin("third"), pytest.raises(RegistryError, match="plugin 'third' registered a synth without a name"):
+    with (
+        reg._as_plugin("third"),
+        pytest.raises(RegistryError, match="plugin 'third' registered a synth without a name"),
+    ):
         reg.add(_Named(""))
     with pytest.raises(RegistryError, match="without a name"):
         reg.add(object())

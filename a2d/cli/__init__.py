@@ -16,7 +16,14 @@ import typer
 from a2d.errors import A2DError, ExitCode
 
 #: Built-in command modules under ``a2d.cli``; each defines ``register(app)``.
-COMMAND_MODULES: tuple[str, ...] = ("plugins", "generate", "predict", "train", "evaluate", "quickstart")
+COMMAND_MODULES: tuple[str, ...] = (
+    "plugins",
+    "generate",
+    "predict",
+    "train",
+    "evaluate",
+    "quickstart",
+)
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
 

@@ -21,6 +21,7 @@ from torch import nn
 
 from a2d.model import LossOutput, Predictor
 from a2d.nn.encoders import build_encoder
+from a2d.ode import sample_ode
 from a2d_flow.field import build_field
 from a2d_flow.ot import ot_pair
 
@@ -120,7 +121,6 @@ class FlowModel(Predictor):
         ``features (B, C, M, T)``. ``steps``, ``method`` and ``guidance_weight`` default to the
         model's settings (``guidance_weight=1``: no guidance, the conditional field alone); noise
         comes from ``generator``."""
-        sample_ode = _sampler()
         w = self.guidance_weight if guidance_weight is None else guidance_weight
         guided = w is not None and float(w) != 1.0
         b, k = features.shape[0], int(n_candidates)
@@ -144,29 +144,3 @@ class FlowModel(Predictor):
             return self(x, t.expand(x.shape[0]), cond=cond)
 
         return velocity
-
-
-def _sampler() -> Callable[..., torch.Tensor]:
-    try:
-        from a2d.ode import sample_ode
-    except ImportError:  # TEMPORARY: until a2d.ode lands; remove with this function's fallback
-        return _rk4_fallback
-    return sample_ode
-
-
-def _rk4_fallback(velocity, x0, *, steps=100, method="rk4", guidance_weight=None):  # type: ignore[no-untyped-def]
-    def v(x: torch.Tensor, t: float) -> torch.Tensor:
-        if guidance_weight is None:
-            return velocity(x, t)
-        vc, vu = velocity(torch.cat([x, x]), t).chunk(2)
-        return (1 - guidance_weight) * vu + guidance_weight * vc
-
-    x, h = x0, 1.0 / steps
-    for i in range(steps):
-        t = i * h
-        k1 = v(x, t)
-        k2 = v(x + h / 2 * k1, t + h / 2)
-        k3 = v(x + h / 2 * k2, t + h / 2)
-        k4 = v(x + h * k3, t + h)
-        x = x + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
-    return x
