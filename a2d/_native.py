@@ -63,8 +63,11 @@ def default_num_threads() -> int:
 
 def cuda_device_available() -> bool:
     """True when the CUDA module built and torch sees a GPU."""
-    if core_cuda() is None:
+    cuda = core_cuda()
+    if cuda is None:
         return False
+    if hasattr(cuda, "device_count") and cuda.device_count() == 0:
+        return False  # no GPU or driver: answer without importing torch
     try:
         import torch
     except ImportError:

@@ -1,6 +1,7 @@
 // a2d._core_cuda: CUDA twin of a2d._core's log-mel. Tensors stay on the device: Python passes
 // raw device pointers (torch's data_ptr()) and the current stream; this file only converts types
 // and releases the GIL. Kernels: csrc/cuda/mel_cuda.cu.
+#include <cuda_runtime.h>
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
@@ -62,6 +63,17 @@ void mel_spectrogram(std::uintptr_t audio, int64_t signals, int64_t length, std:
   if (!err.empty()) throw std::runtime_error("CUDA log-mel failed: " + err);
 }
 
+// Number of CUDA devices the driver reports; 0 without a driver or GPU (never throws), so
+// `a2d --version` can say whether CUDA is usable without importing torch.
+int device_count() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();  // clear the sticky error
+    return 0;
+  }
+  return n;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core_cuda, m) {
@@ -75,4 +87,5 @@ PYBIND11_MODULE(_core_cuda, m) {
         py::arg("ref"), py::arg("amin"), py::arg("top_db"), py::arg("peak"), py::arg("bad"),
         py::arg("stream"),
         "Queue the log-mel of device audio (signals, length) into out on `stream`.");
+  m.def("device_count", &device_count, "CUDA devices the driver reports (0 if none or no driver).");
 }

@@ -8,6 +8,11 @@ from collections.abc import Iterator
 
 import pytest
 
+# Subprocesses the tests start (`python -c "from a2d.cli import run"`, multiprocessing and Ray
+# workers) must import the installed a2d, which holds the compiled a2d._core, not the source tree
+# in the current directory: Python 3.11+ then leaves the working directory off sys.path.
+os.environ["PYTHONSAFEPATH"] = "1"
+
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     from a2d import _native

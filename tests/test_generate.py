@@ -199,10 +199,13 @@ def test_full_disk_stops_cleanly_and_resumes(tmp_path: Path) -> None:
 
 
 @pytest.mark.ray
-def test_ray_executor_on_a_local_instance(clean, tmp_path: Path) -> None:
+def test_ray_executor_on_a_local_instance(clean, tmp_path: Path, monkeypatch) -> None:
     pytest.importorskip(
         "ray", reason="the optional ray extra is not installed (pip install 'a2d[ray]')"
     )
+    # Ray puts the driver's working directory on its workers' sys.path: run from outside the
+    # source checkout so workers import the installed a2d (with a2d._core), as users' would.
+    monkeypatch.chdir(tmp_path)
     _, ref = clean
     summary = generate(_config(tmp_path, num_samples=8, workers=2, executor="ray"))
     assert summary.executor == "ray" and summary.rows_written == 8
