@@ -67,7 +67,7 @@ def test_loader_throughput(benchmark, dataset: Path) -> None:
                 break
         return rows
 
-    rows = benchmark.pedantic(run, rounds=3, iterations=1) if benchmark.enabled else run()
+    rows = benchmark.pedantic(run, rounds=3, iterations=1)  # runs once under --benchmark-disable
     assert rows == n_batches * BATCH
     if benchmark.enabled:
         RATES["loader"] = rows / benchmark.stats.stats.median
@@ -97,11 +97,7 @@ def test_train_step_throughput(benchmark, dataset: Path) -> None:
         opt.step()
         return float(loss.detach())
 
-    loss = (
-        benchmark.pedantic(step, rounds=3, iterations=1, warmup_rounds=1)
-        if benchmark.enabled
-        else step()
-    )
+    loss = benchmark.pedantic(step, rounds=3, iterations=1, warmup_rounds=1)
     assert np.isfinite(loss)
     if benchmark.enabled:
         RATES["step"] = BATCH / benchmark.stats.stats.median
