@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from a2d.cli._progress import progress_bar
+
 
 def register(app: typer.Typer) -> None:
     @app.command("evaluate")
@@ -53,19 +55,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Score a checkpoint against baselines; print the summary table as JSON on stdout."""
         from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
 
         from a2d.evaluate import evaluate
 
         err = Console(stderr=True)
-        columns = (TextColumn("evaluate"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-        with Progress(*columns, console=err, transient=True) as progress:
+        with progress_bar(transient=True) as progress:
             task = progress.add_task("evaluate", total=None)
             summary = evaluate(
                 checkpoint, data, out, split=split, candidates=candidates, limit=limit,

@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
+from a2d.cli._progress import progress_bar
+
 _HELP = {
     "synth": "Registered parameter spec to sample, e.g. vital_simple (see `a2d plugins`).",
     "num_samples": "Number of rows (accepted renders) in the dataset.",
@@ -29,28 +31,8 @@ _HELP = {
 
 
 def _progress_bar() -> tuple[Any, Any]:
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    bar = Progress(
-        TextColumn("generating"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]:.2f} rows/s"),
-        TextColumn("rejected {task.fields[reject]:.0%}"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-    )
-    return bar, bar.add_task("generate", total=None, rate=0.0, reject=0.0)
+    bar = progress_bar("{task.fields[rate]:.2f} rows/s", "rejected {task.fields[reject]:.0%}")
+    return bar, bar.add_task("generating", total=None, rate=0.0, reject=0.0)
 
 
 def register(app: typer.Typer) -> None:

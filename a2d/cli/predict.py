@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from a2d.cli._progress import progress_bar
+
 
 def register(app: typer.Typer) -> None:
     @app.command("predict")
@@ -47,13 +49,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Predict synth settings for each sound; write preset, parameters, render and report."""
         from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
 
         from a2d.audio import find_sounds
         from a2d.predict import PredictFailure, predict
@@ -61,8 +56,7 @@ def register(app: typer.Typer) -> None:
         err = Console(stderr=True)
         options = {"plugin_path": str(plugin_path)} if plugin_path else None
         paths = find_sounds(sounds)
-        columns = (TextColumn("predict"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-        with Progress(*columns, console=err, transient=True) as progress:
+        with progress_bar(transient=True) as progress:
             task = progress.add_task("predict", total=len(paths))
 
             def done(path: Path, item: object) -> None:

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from a2d.cli._progress import progress_bar
+
 
 def register(app: typer.Typer) -> None:
     @app.command("quickstart")
@@ -30,13 +32,6 @@ def register(app: typer.Typer) -> None:
         from dataclasses import replace
 
         from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
 
         from a2d.quickstart import QuickstartConfig, quickstart
 
@@ -46,13 +41,7 @@ def register(app: typer.Typer) -> None:
             cfg = replace(cfg, num_samples=samples)
         if steps is not None:
             cfg = replace(cfg, steps=steps)
-        columns = (
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-        )
-        with Progress(*columns, console=err, transient=True) as progress:
+        with progress_bar(transient=True) as progress:
             task = progress.add_task("train", total=cfg.steps, visible=False)
 
             def on_step(step: int, total: int, metrics: dict[str, float]) -> None:

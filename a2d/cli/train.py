@@ -4,29 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-
-def _progress_bar() -> Any:
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(
-        TextColumn("[bold]train"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:.4f}  {task.fields[rate]:.1f} samples/s"),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-    )
+from a2d.cli._progress import progress_bar
 
 
 def register(app: typer.Typer) -> None:
@@ -86,7 +68,7 @@ def register(app: typer.Typer) -> None:
             },
             overrides=parse_overrides(ctx.args),
         )
-        bar = _progress_bar()
+        bar = progress_bar("loss {task.fields[loss]:.4f}", "{task.fields[rate]:.1f} samples/s")
         task = bar.add_task("train", total=cfg.train.steps, loss=float("nan"), rate=0.0)
 
         def on_step(step: int, total: int, metrics: dict[str, float]) -> None:

@@ -1,0 +1,33 @@
+"""The one progress-bar style of every long-running command: on stderr, so stdout stays
+machine-readable; count, rate fields and ETA."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def progress_bar(*fields: str, transient: bool = False) -> Any:
+    """A :class:`rich.progress.Progress` showing ``description``, a bar, ``done/total``, then each
+    of ``fields`` (rich format strings over the task, e.g. ``"{task.fields[rate]:.1f} rows/s"``),
+    elapsed time and ETA, printed on stderr."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        *(TextColumn(f) for f in fields),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=transient,
+    )
