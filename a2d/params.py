@@ -22,6 +22,22 @@ def _check_finite(name: str, **values: float) -> None:
             raise SpecError(f"parameter {name!r}: {key} must be a finite number, got {v!r}")
 
 
+def _check_range(p: Continuous | Discrete) -> None:
+    """Shared checks of the scalar kinds: finite, min < max, constant_p and constant_value valid."""
+    _check_finite(p.name, min=p.min, max=p.max, constant_p=p.constant_p)
+    if not p.max > p.min:
+        raise SpecError(f"parameter {p.name!r}: max ({p.max}) must exceed min ({p.min})")
+    if not 0.0 <= p.constant_p <= 1.0:
+        raise SpecError(f"parameter {p.name!r}: constant_p {p.constant_p} is not in [0, 1]")
+    if p.constant_value is not None:
+        _check_finite(p.name, constant_value=p.constant_value)
+        if not p.min <= p.constant_value <= p.max:
+            raise SpecError(
+                f"parameter {p.name!r}: constant_value {p.constant_value} is outside "
+                f"[{p.min}, {p.max}]"
+            )
+
+
 @dataclass(frozen=True)
 class Continuous:
     """A real-valued parameter drawn uniformly in [min, max], or ``constant_value`` with
@@ -37,22 +53,7 @@ class Continuous:
     kind: ClassVar[str] = "continuous"
 
     def __post_init__(self) -> None:
-        _check_finite(self.name, min=self.min, max=self.max, constant_p=self.constant_p)
-        if not self.max > self.min:
-            raise SpecError(
-                f"parameter {self.name!r}: max ({self.max}) must exceed min ({self.min})"
-            )
-        if not 0.0 <= self.constant_p <= 1.0:
-            raise SpecError(
-                f"parameter {self.name!r}: constant_p {self.constant_p} is not in [0, 1]"
-            )
-        if self.constant_value is not None:
-            _check_finite(self.name, constant_value=self.constant_value)
-            if not self.min <= self.constant_value <= self.max:
-                raise SpecError(
-                    f"parameter {self.name!r}: constant_value {self.constant_value} is outside "
-                    f"[{self.min}, {self.max}]"
-                )
+        _check_range(self)
 
     @property
     def width(self) -> int:
@@ -98,19 +99,7 @@ class Discrete:
     def __post_init__(self) -> None:
         if int(self.min) != self.min or int(self.max) != self.max:
             raise SpecError(f"parameter {self.name!r}: discrete bounds must be integers")
-        if not self.max > self.min:
-            raise SpecError(
-                f"parameter {self.name!r}: max ({self.max}) must exceed min ({self.min})"
-            )
-        if not 0.0 <= self.constant_p <= 1.0:
-            raise SpecError(
-                f"parameter {self.name!r}: constant_p {self.constant_p} is not in [0, 1]"
-            )
-        if self.constant_value is not None and not self.min <= self.constant_value <= self.max:
-            raise SpecError(
-                f"parameter {self.name!r}: constant_value {self.constant_value} is outside "
-                f"[{self.min}, {self.max}]"
-            )
+        _check_range(self)
 
     @property
     def width(self) -> int:
