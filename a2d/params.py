@@ -38,8 +38,22 @@ def _check_range(p: Continuous | Discrete) -> None:
             )
 
 
+class _OneColumn:
+    """Scalar kinds take one encoded column named after the parameter."""
+
+    name: str
+
+    @property
+    def width(self) -> int:
+        return 1
+
+    @property
+    def columns(self) -> list[str]:
+        return [self.name]
+
+
 @dataclass(frozen=True)
-class Continuous:
+class Continuous(_OneColumn):
     """A real-valued parameter drawn uniformly in [min, max], or ``constant_value`` with
     probability ``constant_p``. Encoded as (v - min) / (max - min)."""
 
@@ -54,14 +68,6 @@ class Continuous:
 
     def __post_init__(self) -> None:
         _check_range(self)
-
-    @property
-    def width(self) -> int:
-        return 1
-
-    @property
-    def columns(self) -> list[str]:
-        return [self.name]
 
     @property
     def range(self) -> tuple[float, float]:
@@ -83,7 +89,7 @@ class Continuous:
 
 
 @dataclass(frozen=True)
-class Discrete:
+class Discrete(_OneColumn):
     """An integer parameter drawn uniformly in {min..max} (or a constant with ``constant_p``).
     Encoded as (v - min) / (max - min); decoded by rounding."""
 
@@ -100,14 +106,6 @@ class Discrete:
         if int(self.min) != self.min or int(self.max) != self.max:
             raise SpecError(f"parameter {self.name!r}: discrete bounds must be integers")
         _check_range(self)
-
-    @property
-    def width(self) -> int:
-        return 1
-
-    @property
-    def columns(self) -> list[str]:
-        return [self.name]
 
     @property
     def range(self) -> tuple[float, float]:
