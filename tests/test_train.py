@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import csv
+import gc
 import json
 import shutil
 import subprocess
+import weakref
 from pathlib import Path
 
 import h5py
 import pytest
+import torch
+import torch.distributed as dist
 
 from a2d.errors import CheckpointError, ConfigError, DatasetError, UnknownNameError
+from a2d.train import distributed
 from a2d.train.config import resolve_config
 from a2d.train.loop import train
 
@@ -86,11 +91,35 @@ def test_ddp_two_gloo_processes_stay_in_sync(tiny_vital_dataset: Path, tmp_path:
         "--train.val_every",
         "0",
     ]
-    subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"torchrun exited {proc.returncode}:\n{proc.stderr[-4000:]}"
     summary = json.loads((tmp_path / "ddp" / "summary.json").read_text())
     assert summary["world_size"] == 2
     a, b = summary["rank_checksums"]
     assert a == b
+
+
+def test_teardown_frees_the_process_group_before_interpreter_exit(tmp_path: Path) -> None:
+    """A DDP wrapper sits in a reference cycle that keeps the process group alive; teardown must
+    collect it, or gloo's threads die with the interpreter and the rank aborts (SIGABRT) at exit."""
+    gc.disable()
+    try:
+        store = f"file://{tmp_path / 'store'}"
+        dist.init_process_group("gloo", init_method=store, rank=0, world_size=1)
+
+        def wrapped() -> weakref.ref:
+            ddp = torch.nn.parallel.DistributedDataParallel(torch.nn.Linear(3, 2))
+            ddp(torch.ones(4, 3)).sum().backward()
+            return weakref.ref(ddp)
+
+        ddp = wrapped()
+        distributed.teardown(distributed.DistInfo(owns_group=True))
+        assert not dist.is_initialized()
+        assert ddp() is None, "the DDP wrapper (and the group it holds) outlived teardown"
+    finally:
+        gc.enable()
+        if dist.is_initialized():
+            dist.destroy_process_group()
 
 
 def test_bad_inputs_are_one_line_errors(tiny_vital_dataset: Path, tmp_path: Path) -> None:

@@ -268,6 +268,7 @@ def _run(
     last_ckpt = run_dir / "last.pt"
     best_ckpt: Path | None = run_dir / "best.pt" if (run_dir / "best.pt").exists() else None
     batches = iter(stream)
+    cleanup.callback(batches.close)  # stop the loader's worker processes before teardown
     while step < tc.steps:
         batch = next(batches)
         lr = learning_rate(
