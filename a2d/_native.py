@@ -12,7 +12,7 @@ import os
 from functools import cache
 from types import ModuleType
 
-from a2d.errors import NativeBackendError
+from a2d.errors import ConfigError, NativeBackendError
 
 IMPLEMENTATIONS = ("python", "cpp", "cuda")
 
@@ -59,6 +59,21 @@ def default_num_threads() -> int:
     """Threads the native kernels use when not told otherwise (all cores)."""
     module = core()
     return int(module.default_num_threads()) if module is not None else (os.cpu_count() or 1)
+
+
+def num_threads() -> int:
+    """Threads for a native call that names none: env ``A2D_NUM_THREADS`` if set (worker processes
+    set 1, so that processes are the parallelism), else 0, meaning all cores."""
+    value = os.environ.get("A2D_NUM_THREADS", "").strip()
+    if not value:
+        return 0
+    try:
+        n = int(value)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise ConfigError(f"A2D_NUM_THREADS={value!r} is not a thread count; set an integer >= 0")
+    return n
 
 
 def cuda_device_available() -> bool:

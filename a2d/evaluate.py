@@ -12,6 +12,16 @@ compared with the row's audio. ``k=1`` scores the first proposal; ``best-of-K`` 
 the lowest MSS against the target (an oracle choice, as when a user auditions K presets). Audio
 metrics: :mod:`a2d.metrics`; parameter metrics on the canonical vectors.
 
+Work is spread over ``workers`` processes (:class:`a2d.synth_pool.SynthPool`): each row's renders
+and metrics are one task, and the model proposes the next batch while the workers render this one.
+
+Crash-safe and resumable: each finished batch of rows is written to ``OUT/parts/`` (temp file, then
+rename), and ``OUT/evaluate.json`` records what is being evaluated. Re-running the same command
+skips the finished batches; proposals depend only on ``(seed, row)`` (model sampling: on ``(seed,
+first row of the batch)``), so a resumed evaluation ends with the same table as an uninterrupted
+one. Settings that would change the table (checkpoints, data, split, rows, K, seed, methods, batch
+size) must match, else it is an error that names them (``overwrite=True`` starts again).
+
 Writes ``OUT/samples.csv`` (one line per row, method and k), ``OUT/summary.json`` (means, standard
 errors, parameter metrics per method) and ``OUT/report.html`` (table and MSS bar chart).
 """
@@ -19,26 +29,37 @@ errors, parameter metrics per method) and ``OUT/report.html`` (table and MSS bar
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
+import os
+import shutil
+import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from a2d.errors import ConfigError, DatasetError, OutputError
 from a2d.metrics import AUDIO_METRICS, audio_metrics, mss, param_metrics
 from a2d.spec import ParamSpec
+from a2d.synth import SynthBackend
 
 #: Time-pooling factor of the log-mels compared by the nearest-neighbour baseline.
 NN_POOL = 4
+#: Evaluated rows whose neighbours one streamed scan of the train split finds.
+NN_QUERY_BLOCK = 512
+#: The files of an evaluation folder that ``overwrite`` removes.
+STATE_NAME, PARTS_DIR = "evaluate.json", "parts"
+OUTPUT_NAMES = ("samples.csv", "summary.json", "report.html")
 
 
 @dataclass
 class Proposer:
-    """One method: a name and a function ``(row indices, mels (B, C, M, F)) -> (B, K, width)``."""
+    """One method: a name and a function ``(row indices (B,), mels (B, C, M, F)) -> (B, K, width)``
+    of encoded vectors; the result may depend only on the rows and the method's seed."""
 
     name: str
     propose: Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -48,15 +69,21 @@ class Proposer:
 def model_proposer(
     path: str | Path, spec: ParamSpec, k: int, seed: int, label: str | None = None
 ) -> Proposer:
-    """Proposals from a checkpoint trained on exactly ``spec`` (else CheckpointError)."""
+    """Proposals from a checkpoint trained on exactly ``spec`` (else CheckpointError). Sampling
+    noise is seeded by ``(seed, first row)`` of each call, so a batch's proposals do not depend on
+    which batches ran before it."""
+    import torch
+
     from a2d.checkpoint import load_checkpoint
 
     ck = load_checkpoint(path, spec=spec)
     stochastic = ck.model.stochastic
-    gen = torch.Generator().manual_seed(seed)
 
     def propose(rows: np.ndarray, mels: np.ndarray) -> np.ndarray:
-        kwargs = {"generator": gen} if stochastic else {}
+        kwargs: dict[str, Any] = {}
+        if stochastic:
+            state = np.random.SeedSequence([seed, int(rows[0])]).generate_state(1, np.uint64)
+            kwargs["generator"] = torch.Generator().manual_seed(int(state[0]) >> 1)
         out = ck.predict(torch.from_numpy(mels), n_candidates=k if stochastic else 1, **kwargs)
         return out.detach().cpu().numpy().astype(np.float64)
 
@@ -64,12 +91,14 @@ def model_proposer(
 
 
 def random_proposer(spec: ParamSpec, k: int, seed: int) -> Proposer:
-    rng = np.random.default_rng([seed, 7])
+    """``k`` patches drawn from the spec; row ``r`` draws from ``default_rng([seed, 7, r])``."""
 
     def propose(rows: np.ndarray, mels: np.ndarray) -> np.ndarray:
-        return np.stack(
-            [spec.encode_many([spec.sample(rng) for _ in range(k)]) for _ in rows]
-        ).astype(np.float64)
+        out = []
+        for r in rows:
+            rng = np.random.default_rng([seed, 7, int(r)])
+            out.append(spec.encode_many([spec.sample(rng) for _ in range(k)]))
+        return np.stack(out).astype(np.float64)
 
     return Proposer("random", propose)
 
@@ -81,42 +110,84 @@ def _pool(mels: np.ndarray) -> np.ndarray:
     return mels[..., :f4].reshape(b, c, m, -1, NN_POOL).mean(-1).reshape(b, -1)
 
 
-def nearest_proposer(train: Any, k: int, chunk: int = 256) -> Proposer:
-    """The ``k`` training rows nearest in pooled log-mel L2 (a streamed scan of the train split)."""
+def nearest_neighbours(
+    queries: np.ndarray, train: Any, k: int, chunk: int = 256
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` training rows nearest to each query in pooled log-mel L2, by one streamed scan of
+    ``train`` (a dataset with ``mel`` and ``params``); never holds more than ``chunk`` train rows.
+
+    :param queries: ``(Q, C, M, F)`` log-mels.
+    :returns: ``(Q, k)`` train row indices, nearest first (the last repeated when the train split
+        has fewer than ``k`` rows), and their ``(Q, k, width)`` encoded parameters.
+    """
+    import torch
+
+    q = torch.from_numpy(_pool(queries))
+    best_d = torch.full((len(q), 0), float("inf"), dtype=q.dtype)
+    best_i = torch.zeros((len(q), 0), dtype=torch.long)
+    best_p = torch.zeros((len(q), 0, train.spec.width), dtype=torch.float64)
+    for start in range(0, len(train), chunk):
+        block = train.read(start, min(start + chunk, len(train)), fields=("mel", "params"))
+        d = torch.cdist(q, torch.from_numpy(_pool(block["mel"])))
+        n = d.shape[1]
+        idx = torch.arange(start, start + n).expand(len(q), -1)
+        params = torch.from_numpy(block["params"].astype(np.float64)).expand(len(q), -1, -1)
+        d, i, p = (
+            torch.cat([best_d, d], 1),
+            torch.cat([best_i, idx], 1),
+            torch.cat([best_p, params], 1),
+        )
+        order = torch.argsort(d, dim=1, stable=True)[:, :k]
+        best_d, best_i = torch.gather(d, 1, order), torch.gather(i, 1, order)
+        best_p = torch.gather(p, 1, order[..., None].expand(-1, -1, p.shape[-1]))
+    rows, params = best_i.numpy(), best_p.numpy()
+    if rows.shape[1] < k:
+        pad = k - rows.shape[1]
+        rows = np.concatenate([rows, np.repeat(rows[:, -1:], pad, axis=1)], axis=1)
+        params = np.concatenate([params, np.repeat(params[:, -1:], pad, axis=1)], axis=1)
+    return rows, params
+
+
+def nearest_proposer(train: Any, k: int, queries: Any = None, limit: int | None = None) -> Proposer:
+    """The ``k`` training rows nearest in pooled log-mel L2.
+
+    With ``queries`` (the evaluated dataset), one scan of ``train`` answers the next
+    :data:`NN_QUERY_BLOCK` rows of ``queries`` (up to ``limit``) at once, instead of one scan per
+    batch; without, each call scans for its own rows.
+    """
     if len(train) == 0:
         raise DatasetError("the train split is empty; the nearest-neighbour baseline needs it")
+    cache: dict[int, np.ndarray] = {}
+    end = len(queries) if queries is not None else 0
+    end = min(end, limit) if limit is not None else end
 
     def propose(rows: np.ndarray, mels: np.ndarray) -> np.ndarray:
-        q = torch.from_numpy(_pool(mels))
-        best_d = torch.full((len(rows), 0), float("inf"))
-        best_i = torch.zeros((len(rows), 0), dtype=torch.long)
-        for start in range(0, len(train), chunk):
-            block = train.read(start, min(start + chunk, len(train)), fields=("mel",))["mel"]
-            d = torch.cdist(q, torch.from_numpy(_pool(block)))
-            idx = torch.arange(start, start + block.shape[0]).expand(len(rows), -1)
-            d, i = torch.cat([best_d, d], 1), torch.cat([best_i, idx], 1)
-            order = torch.argsort(d, dim=1)[:, :k]
-            best_d, best_i = torch.gather(d, 1, order), torch.gather(i, 1, order)
-        out = [
-            [train.read(int(j), int(j) + 1, fields=("params",))["params"][0] for j in r]
-            for r in best_i
-        ]
-        out = np.asarray(out, dtype=np.float64)
-        if out.shape[1] < k:  # fewer train rows than k: repeat the last
-            out = np.concatenate([out, np.repeat(out[:, -1:], k - out.shape[1], axis=1)], axis=1)
-        return out
+        if queries is None or int(rows[-1]) >= end:
+            return nearest_neighbours(mels, train, k)[1]
+        if int(rows[0]) not in cache:
+            cache.clear()
+            a = int(rows[0])
+            b = min(end, a + max(NN_QUERY_BLOCK, len(rows)))
+            _, params = nearest_neighbours(queries.read(a, b, fields=("mel",))["mel"], train, k)
+            cache.update({a + j: p for j, p in enumerate(params)})
+        return np.stack([cache[int(r)] for r in rows])
 
     return Proposer("nearest", propose)
 
 
 @dataclass
 class EvaluateSummary:
-    """What :func:`evaluate` wrote and the aggregate table (``table[method][k] -> metrics``)."""
+    """What :func:`evaluate` wrote and the aggregate table (``table[method][k] -> metrics``).
+
+    :param resumed_rows: rows found finished in ``OUT`` from an earlier run (not recomputed).
+    """
 
     out: Path
     n: int
     candidates: int
     table: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    resumed_rows: int = 0
+    seconds: float = 0.0
 
     @property
     def samples_csv(self) -> Path:
@@ -129,6 +200,37 @@ class EvaluateSummary:
     @property
     def report(self) -> Path:
         return self.out / "report.html"
+
+
+def score_row(
+    backend: SynthBackend,
+    target: np.ndarray,
+    target_is_params: bool,
+    proposals: dict[str, tuple[np.ndarray, bool]],
+    best_label: str,
+) -> dict[str, list[tuple[str, int, dict[str, float]]]]:
+    """Render and score one row's proposals (runs in a synth worker).
+
+    :param target: ``(C, N)`` audio, or the ``(width,)`` encoded target when ``target_is_params``
+        (a dataset stored without audio: the target is rendered here).
+    :param proposals: method -> (``(K, width)`` canonical vectors, stochastic).
+    :returns: method -> ``[(k label, index of the scored proposal, {metric: value}), ...]``.
+    """
+    spec, rate = backend.spec, backend.settings.sample_rate
+    if target_is_params:
+        target = backend.render(spec.decode(target))
+    out = {}
+    for name, (vecs, stochastic) in proposals.items():
+        renders = np.stack([backend.render(spec.decode(v)) for v in vecs])
+        pick = {"1": 0}
+        if stochastic and len(vecs) > 1:
+            pick[best_label] = int(np.argmin(mss(renders, target, rate)))
+        keys = list(pick)
+        scores = audio_metrics(renders[[pick[k] for k in keys]], target, rate)
+        out[name] = [
+            (k, pick[k], {m: float(v[j]) for m, v in scores.items()}) for j, k in enumerate(keys)
+        ]
+    return out
 
 
 def evaluate(
@@ -144,19 +246,28 @@ def evaluate(
     random: bool = True,
     seed: int = 0,
     batch_size: int = 8,
+    workers: int = 0,
+    overwrite: bool = False,
     synth_options: dict[str, Any] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> EvaluateSummary:
     """Evaluate ``checkpoint`` (and baselines) on ``split`` of dataset ``data``; see the module
-    docstring. ``limit``: the first N rows only. ``on_progress(done, total)`` after each batch."""
+    docstring. ``limit``: the first N rows only. ``workers``: synth processes (0: render here).
+    ``overwrite``: discard an earlier evaluation in ``out`` instead of resuming it.
+    ``on_progress(done, total)`` after each batch (``done`` counts resumed rows too)."""
     from a2d.checkpoint import load_checkpoint
     from a2d.dataset import open_dataset
-    from a2d.synth import create_backend
+    from a2d.synth_pool import SynthPool, result
 
+    t0 = time.perf_counter()
     if candidates < 1:
         raise ConfigError(f"candidates must be >= 1, got {candidates}")
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+    if workers < 0:
+        raise ConfigError(f"workers must be >= 0, got {workers}")
     ds = open_dataset(data, split)
-    spec, settings, rate = ds.spec, ds.render_settings, ds.render_settings.sample_rate
+    spec, settings = ds.spec, ds.render_settings
     ck = load_checkpoint(checkpoint, spec=spec)
     if ck.render_settings != settings or ck.mel_settings != ds.mel_settings:
         raise DatasetError(
@@ -172,52 +283,178 @@ def evaluate(
         if methods[1].name == methods[0].name:
             methods[1].name = f"baseline-{methods[1].name}"
     if nearest:
-        methods.append(nearest_proposer(open_dataset(data, "train"), candidates))
+        methods.append(nearest_proposer(open_dataset(data, "train"), candidates, ds, n))
     if random:
         methods.append(random_proposer(spec, candidates, seed))
     out = Path(out)
+    identity = {
+        "checkpoint_sha256": _sha256(checkpoint),
+        "baseline_sha256": _sha256(baseline_checkpoint) if baseline_checkpoint else None,
+        "data": str(Path(data).resolve()),
+        "spec_fingerprint": spec.fingerprint,
+        "split": split,
+        "rows": n,
+        "candidates": candidates,
+        "seed": seed,
+        "batch_size": batch_size,
+        "methods": [m.name for m in methods],
+    }
+    parts = _prepare(out, identity, overwrite)
+    best_label = f"best-of-{candidates}"
+    fields = ("mel", "params", "audio") if "audio" in ds.fields else ("mel", "params")
+    starts = list(range(0, n, batch_size))
+    todo = [s for s in starts if not _part_path(parts, s).exists()]
+    resumed = n - sum(min(s + batch_size, n) - s for s in todo)
+    done = resumed
+    if on_progress is not None and resumed:
+        on_progress(done, n)
+
+    def propose(start: int) -> tuple[dict[str, np.ndarray], list[Future]]:
+        block = ds.read(start, min(start + batch_size, n), fields=fields)
+        rows = np.arange(start, start + block["mel"].shape[0])
+        proposals = {  # snapped to valid settings: what is rendered is what is scored
+            m.name: np.stack(
+                [
+                    np.stack([spec.canonicalize(v) for v in row])
+                    for row in m.propose(rows, block["mel"])
+                ]
+            )
+            for m in methods
+        }
+        futures = []
+        for b in range(len(rows)):
+            per_method = {m.name: (proposals[m.name][b], m.stochastic) for m in methods}
+            target, is_params = (
+                (block["audio"][b].astype(np.float32), False)
+                if "audio" in block
+                else (block["params"][b], True)
+            )
+            futures.append(pool.submit(score_row, target, is_params, per_method, best_label))
+        return {"rows": rows, "params": block["params"], "proposals": proposals}, futures
+
+    with SynthPool(spec, settings, workers=workers, synth_options=synth_options) as pool:
+        # The model proposes batch i + 1 while the workers render and score batch i.
+        pending = propose(todo[0]) if todo else None
+        for i, start in enumerate(todo):
+            assert pending is not None
+            block, futures = pending
+            pending = propose(todo[i + 1]) if i + 1 < len(todo) else None
+            scored = [result(f) for f in futures]
+            _write_part(parts, start, _part(block, scored, methods))
+            done += len(block["rows"])
+            if on_progress is not None:
+                on_progress(done, n)
+    records, chosen, targets = _collect(parts, starts)
+    summary = EvaluateSummary(
+        out, n, candidates, _aggregate(records, chosen, targets, spec), resumed_rows=resumed
+    )
+    summary.seconds = time.perf_counter() - t0
+    _write(summary, records, checkpoint, data, split, workers)
+    return summary
+
+
+def _part(
+    block: dict[str, Any], scored: list[dict[str, Any]], methods: list[Proposer]
+) -> dict[str, Any]:
+    """One batch's records and chosen vectors (JSON-ready)."""
+    records: list[dict[str, Any]] = []
+    chosen: dict[str, list[list[float]]] = {}
+    for b, row in enumerate(block["rows"]):
+        target = block["params"][b].astype(np.float64)
+        for m in methods:
+            vecs = block["proposals"][m.name][b]
+            for k, index, scores in scored[b][m.name]:
+                vec = np.asarray(vecs[index], dtype=np.float64)
+                chosen.setdefault(f"{m.name}\t{k}", []).append(vec.tolist())
+                rec = {"row": int(row), "method": m.name, "k": k, **scores}
+                rec["param_mse"] = float(np.mean((vec - target) ** 2))
+                records.append(rec)
+    return {
+        "records": records,
+        "chosen": chosen,
+        "targets": block["params"].astype(np.float64).tolist(),
+    }
+
+
+def _prepare(out: Path, identity: dict[str, Any], overwrite: bool) -> Path:
+    """Create ``out`` for a fresh or resumed evaluation with ``identity``; return the parts folder."""
+    state, parts = out / STATE_NAME, out / PARTS_DIR
     try:
         out.mkdir(parents=True, exist_ok=True)
+        if overwrite:
+            shutil.rmtree(parts, ignore_errors=True)
+            for name in (STATE_NAME, *OUTPUT_NAMES):
+                (out / name).unlink(missing_ok=True)
+        if state.exists():
+            try:
+                before = json.loads(state.read_text())
+            except ValueError:
+                before = {}
+            differ = sorted(k for k in identity if before.get(k) != identity[k])
+            if differ:
+                raise OutputError(
+                    f"{str(out)!r} holds an evaluation with other settings ({', '.join(differ)}); "
+                    "use another --out, or --overwrite to start again"
+                )
+        else:
+            shutil.rmtree(parts, ignore_errors=True)  # parts of an unknown run are not ours
+            _atomic_write(state, json.dumps(identity, indent=1))
+        parts.mkdir(exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"cannot create {out}: {exc}; choose a writable --out") from exc
-    best_label = f"best-of-{candidates}"
+        raise OutputError(f"cannot write {str(out)!r}: {exc}; choose a writable --out") from None
+    return parts
+
+
+def _part_path(parts: Path, start: int) -> Path:
+    return parts / f"rows-{start:08d}.json"
+
+
+def _write_part(parts: Path, start: int, part: dict[str, Any]) -> None:
+    try:
+        _atomic_write(_part_path(parts, start), json.dumps(part))
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write {str(parts)!r}: {exc}; free space and re-run to resume"
+        ) from None
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _collect(
+    parts: Path, starts: list[int]
+) -> tuple[list[dict[str, Any]], dict[tuple[str, str], list], np.ndarray]:
     records: list[dict[str, Any]] = []
-    chosen: dict[tuple[str, str], list[np.ndarray]] = {}
-    targets: list[np.ndarray] = []
-    fields = ("mel", "params", "audio") if "audio" in ds.fields else ("mel", "params")
-    with create_backend(spec, settings, **(synth_options or {})) as backend:
-        for start in range(0, n, batch_size):
-            block = ds.read(start, min(start + batch_size, n), fields=fields)
-            rows = np.arange(start, start + block["mel"].shape[0])
-            targets.extend(block["params"].astype(np.float64))
-            if "audio" in block:
-                audio = block["audio"].astype(np.float32)
-            else:
-                audio = np.stack([backend.render(spec.decode(p)) for p in block["params"]])
-            proposals = {m.name: m.propose(rows, block["mel"]) for m in methods}
-            for b, row in enumerate(rows):
-                for m in methods:
-                    vecs = np.stack([spec.canonicalize(v) for v in proposals[m.name][b]])
-                    renders = np.stack([backend.render(spec.decode(v)) for v in vecs])
-                    pick = {"1": 0}
-                    if m.stochastic and len(vecs) > 1:
-                        pick[best_label] = int(np.argmin(mss(renders, audio[b], rate)))
-                    keys = list(pick)
-                    scores = audio_metrics(renders[[pick[k] for k in keys]], audio[b], rate)
-                    for j, k in enumerate(keys):
-                        vec = vecs[pick[k]]
-                        chosen.setdefault((m.name, k), []).append(vec)
-                        rec = {"row": int(row), "method": m.name, "k": k}
-                        rec.update({name: float(v[j]) for name, v in scores.items()})
-                        rec["param_mse"] = float(np.mean((vec - block["params"][b]) ** 2))
-                        records.append(rec)
-            if on_progress is not None:
-                on_progress(int(rows[-1]) + 1, n)
-    summary = EvaluateSummary(
-        out, n, candidates, _aggregate(records, chosen, np.stack(targets), spec)
-    )
-    _write(summary, records, checkpoint, data, split)
-    return summary
+    chosen: dict[tuple[str, str], list] = {}
+    targets: list[list[float]] = []
+    for start in starts:
+        path = _part_path(parts, start)
+        try:
+            part = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise OutputError(
+                f"cannot read {str(path)!r} ({exc}); delete it and re-run to redo those rows"
+            ) from None
+        records.extend(part["records"])
+        targets.extend(part["targets"])
+        for key, vecs in part["chosen"].items():
+            method, k = key.split("\t")
+            chosen.setdefault((method, k), []).extend(vecs)
+    return records, chosen, np.asarray(targets, dtype=np.float64)
+
+
+def _sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _aggregate(
@@ -241,23 +478,37 @@ def _aggregate(
 
 
 def _write(
-    summary: EvaluateSummary, records: list[dict[str, Any]], checkpoint, data, split
+    summary: EvaluateSummary,
+    records: list[dict[str, Any]],
+    checkpoint: str | Path,
+    data: str | Path,
+    split: str,
+    workers: int,
 ) -> None:
     from a2d.report import evaluate_report
 
     header = ["row", "method", "k", *AUDIO_METRICS, "param_mse"]
-    with summary.samples_csv.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=header)
-        writer.writeheader()
-        writer.writerows(records)
     doc = {
         "checkpoint": str(checkpoint),
         "data": str(data),
         "split": split,
         "rows": summary.n,
         "candidates": summary.candidates,
+        "resumed_rows": summary.resumed_rows,
+        "seconds": summary.seconds,
+        "workers": workers,
         "higher_is_better": {**AUDIO_METRICS, "param_mse": False},
         "methods": summary.table,
     }
-    summary.summary_json.write_text(json.dumps(doc, indent=2))
-    summary.report.write_text(evaluate_report(doc))
+    try:
+        with summary.samples_csv.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=header)
+            writer.writeheader()
+            writer.writerows(records)
+        summary.summary_json.write_text(json.dumps(doc, indent=2))
+        summary.report.write_text(evaluate_report(doc))
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write the results into {str(summary.out)!r}: {exc}; free space and re-run "
+            "(finished rows are kept)"
+        ) from None

@@ -147,7 +147,7 @@ def mel_spectrogram(
     :param sample_rate: sample rate of ``audio`` in Hz.
     :param settings: :class:`~a2d.features.MelSettings` (default: the reference settings).
     :param implementation: ``python``, ``cpp`` or ``cuda`` (default: ``a2d._native.select``).
-    :param num_threads: CPU threads for ``cpp`` (default: all cores).
+    :param num_threads: CPU threads for ``cpp`` (default: env ``A2D_NUM_THREADS``, else all cores).
     :param overrides: ``MelSettings`` fields to replace, e.g. ``n_mels=64``.
     :returns: same kind as ``audio`` (torch: on the same device), float32 ``(..., n_mels, frames)``.
     """
@@ -198,7 +198,7 @@ def _mel_cpp(
             ref=None if s.ref == "max" else float(s.ref),
             amin=s.amin,
             top_db=s.top_db,
-            num_threads=num_threads or 0,
+            num_threads=num_threads or _native.num_threads(),
         )
     except ValueError as exc:
         if "NaN" in str(exc):

@@ -107,6 +107,8 @@ class SoundMatcher:
     :param candidates: K, candidates sampled per input (1 for deterministic models).
     :param seed: seeds the model's sampling noise (same seed, same candidates).
     :param synth_options: backend options (e.g. ``plugin_path`` for Surge XT).
+    :param workers: synth worker processes that render the candidates (0: render here). They
+        start loading their synths at once, while the model loads and samples.
     """
 
     def __init__(
@@ -118,12 +120,16 @@ class SoundMatcher:
         candidates: int = 1,
         seed: int = 0,
         synth_options: dict[str, Any] | None = None,
+        workers: int = 0,
     ) -> None:
         from a2d.checkpoint import load_checkpoint
         from a2d.synth import create_backend
+        from a2d.synth_pool import SynthPool
 
         if candidates < 1:
             raise ValueError(f"candidates must be >= 1, got {candidates}")
+        if workers < 0:
+            raise ValueError(f"workers must be >= 0, got {workers}")
         self.checkpoint = load_checkpoint(checkpoint)
         ck = self.checkpoint
         if synth is not None and synth != ck.synth:
@@ -140,6 +146,24 @@ class SoundMatcher:
         self.seed = seed
         self.settings = ck.render_settings
         self.backend = create_backend(ck.spec, ck.render_settings, **(synth_options or {}))
+        self.pool = None
+        if workers > 0 and self.candidates > 1:
+            self.pool = SynthPool(
+                ck.spec, ck.render_settings, workers=min(workers, self.candidates),
+                synth_options=synth_options,
+            )  # fmt: skip
+
+    def close(self) -> None:
+        """Release the synth and stop the workers."""
+        if self.pool is not None:
+            self.pool.close()
+        self.backend.close()
+
+    def __enter__(self) -> SoundMatcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def features(self, audio: np.ndarray) -> np.ndarray:
         """``(C, N)`` -> ``(C, n_mels, frames)`` log-mel as in training."""
@@ -156,12 +180,17 @@ class SoundMatcher:
         return out[0].detach().cpu().numpy().astype(np.float64)
 
     def render(self, vectors: np.ndarray) -> list[Candidate]:
+        """Decode and render ``(K, width)`` vectors (spread over the workers when there are)."""
         spec = self.checkpoint.spec
-        out = []
-        for i, vec in enumerate(vectors):
-            patch = spec.decode(vec)
-            out.append(Candidate(i, vec, patch, self.backend.render(patch)))
-        return out
+        patches = [spec.decode(v) for v in vectors]
+        if self.pool is None:
+            audio = [self.backend.render(p) for p in patches]
+        else:
+            parts = np.array_split(np.arange(len(patches)), 2 * self.pool.workers)
+            chunks = [([patches[i] for i in part],) for part in parts if len(part)]
+            audio = [a for chunk in self.pool.map(render_patches, chunks) for a in chunk]
+        triples = zip(vectors, patches, audio, strict=True)
+        return [Candidate(i, v, p, a) for i, (v, p, a) in enumerate(triples)]
 
     def score(self, sound: Sound, cands: list[Candidate]) -> list[Candidate]:
         """Fill in ``mss`` and ``rank``; return the candidates best first."""
@@ -277,6 +306,11 @@ class SoundMatcher:
         }
 
 
+def render_patches(backend: Any, patches: list[Patch]) -> list[np.ndarray]:
+    """Render ``patches`` in order (a synth-pool task)."""
+    return [backend.render(p) for p in patches]
+
+
 def output_names(paths: list[Path]) -> list[str]:
     """A distinct folder name per input: the file stem, with ``-2``, ``-3``... on repeats."""
     seen: dict[str, int] = {}
@@ -298,10 +332,12 @@ def predict(
     synth: str | None = None,
     seed: int = 0,
     synth_options: dict[str, Any] | None = None,
+    workers: int = 0,
     on_done: Callable[[Path, PredictResult | PredictFailure], None] | None = None,
 ) -> PredictSummary:
     """Predict a preset for every sound (files or folders); see the module docstring.
 
+    :param workers: synth worker processes rendering the candidates (0: render here).
     :param on_done: called after each input with its result or failure (progress display).
     """
     paths = find_sounds(sounds)
@@ -314,8 +350,18 @@ def predict(
         candidates=candidates,
         seed=seed,
         synth_options=synth_options,
+        workers=workers,
     )
-    out = Path(out)
+    with matcher:
+        return _predict_all(matcher, paths, Path(out), on_done)
+
+
+def _predict_all(
+    matcher: SoundMatcher,
+    paths: list[Path],
+    out: Path,
+    on_done: Callable[[Path, PredictResult | PredictFailure], None] | None,
+) -> PredictSummary:
     results, failures = [], []
     for path, name in zip(paths, output_names(paths), strict=True):
         item: PredictResult | PredictFailure

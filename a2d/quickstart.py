@@ -25,7 +25,7 @@ from a2d.synth import RenderSettings
 
 @dataclass(frozen=True)
 class QuickstartConfig:
-    """Sizes of the quickstart (defaults: about 3-5 minutes on 2 CPU cores).
+    """Sizes of the quickstart (defaults: about 40 s to 2 minutes on 2 CPU cores).
 
     :param spec: registered spec name. :param num_samples: dataset rows.
     :param steps: training steps of the tiny flow model. :param candidates: K at prediction.

@@ -129,6 +129,13 @@ def create_backend(
     spec: ParamSpec, settings: RenderSettings | None = None, **options: Any
 ) -> SynthBackend:
     """Instantiate the registered backend that renders ``spec``."""
+    cls, options = backend_class(spec, **options)
+    return cls(spec, settings, **options)
+
+
+def backend_class(spec: ParamSpec, **options: Any) -> tuple[type[SynthBackend], dict[str, Any]]:
+    """The registered backend class for ``spec`` and its checked options (``None`` values dropped),
+    after checking that the synth can run here (without creating it)."""
     from a2d.plugins import get_synth
 
     cls = get_synth(spec.synth)
@@ -141,4 +148,4 @@ def create_backend(
         )
     options = {k: v for k, v in options.items() if v is not None}
     cls.check_available(**options)
-    return cls(spec, settings, **options)
+    return cls, options

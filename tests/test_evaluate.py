@@ -9,7 +9,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from a2d.errors import DatasetError
+from a2d.errors import DatasetError, OutputError
 from a2d.evaluate import evaluate
 
 
@@ -87,3 +87,89 @@ def test_cli_prints_the_table_as_json(
     table = json.loads(proc.stdout)
     assert list(table) == ["feedforward"] and list(table["feedforward"]) == ["1"]
     assert (tmp_path / "report.html").is_file()
+
+
+def _rows(summary) -> dict[tuple[str, str, str], dict[str, float]]:
+    with summary.samples_csv.open() as f:
+        return {
+            (r["row"], r["method"], r["k"]): {m: float(r[m]) for m in ("mss", "param_mse")}
+            for r in csv.DictReader(f)
+        }
+
+
+def test_an_interrupted_evaluation_resumes_to_the_same_table(
+    tiny_vital_dataset, tiny_flow_checkpoint, tmp_path
+):
+    kwargs = {"candidates": 2, "limit": 5, "batch_size": 2, "nearest": True, "random": True}
+    straight = evaluate(tiny_flow_checkpoint, tiny_vital_dataset, tmp_path / "a", **kwargs)
+
+    def stop_after_first_batch(done: int, total: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(
+            tiny_flow_checkpoint, tiny_vital_dataset, tmp_path / "b", **kwargs,
+            on_progress=stop_after_first_batch,
+        )  # fmt: skip
+    assert len(list((tmp_path / "b" / "parts").glob("rows-*.json"))) == 1
+    assert not (tmp_path / "b" / "summary.json").exists()
+    resumed = evaluate(tiny_flow_checkpoint, tiny_vital_dataset, tmp_path / "b", **kwargs)
+    assert resumed.resumed_rows == 2 and resumed.n == 5
+    a, b = _rows(straight), _rows(resumed)
+    assert a.keys() == b.keys()
+    for key in a:  # same proposals; Vital renders repeat to ~1e-7, so the scores nearly exactly
+        assert b[key]["param_mse"] == a[key]["param_mse"], key
+        assert b[key]["mss"] == pytest.approx(a[key]["mss"], abs=1e-3), key
+
+    # Other settings in the same folder: one clear error naming them; --overwrite starts again.
+    with pytest.raises(OutputError, match=r"other settings \(candidates\).*--overwrite"):
+        evaluate(
+            tiny_flow_checkpoint, tiny_vital_dataset, tmp_path / "b", **{**kwargs, "candidates": 3}
+        )
+    again = evaluate(
+        tiny_flow_checkpoint, tiny_vital_dataset, tmp_path / "b", **{**kwargs, "limit": 2},
+        overwrite=True,
+    )  # fmt: skip
+    assert again.resumed_rows == 0 and again.n == 2
+
+
+def test_worker_processes_give_the_same_table(
+    tiny_vital_dataset, tiny_flow_checkpoint, tiny_feedforward_checkpoint, tmp_path
+):
+    kwargs = {
+        "candidates": 2,
+        "limit": 3,
+        "batch_size": 2,
+        "baseline_checkpoint": tiny_feedforward_checkpoint,
+    }
+    here = evaluate(tiny_flow_checkpoint, tiny_vital_dataset, tmp_path / "here", **kwargs)
+    pooled = evaluate(
+        tiny_flow_checkpoint, tiny_vital_dataset, tmp_path / "pool", workers=2, **kwargs
+    )
+    a, b = _rows(here), _rows(pooled)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert b[key]["param_mse"] == a[key]["param_mse"], key
+        assert b[key]["mss"] == pytest.approx(a[key]["mss"], abs=1e-3), key
+    assert json.loads(pooled.summary_json.read_text())["workers"] == 2
+
+
+def test_one_scan_for_many_queries_finds_the_same_neighbours(tiny_vital_dataset):
+    from a2d.dataset import open_dataset
+    from a2d.evaluate import nearest_neighbours, nearest_proposer
+
+    train, test = (
+        open_dataset(tiny_vital_dataset, "train"),
+        open_dataset(tiny_vital_dataset, "test"),
+    )
+    mels = test.read(0, 6, fields=("mel",))["mel"]
+    rows, params = nearest_neighbours(mels, train, k=3, chunk=7)  # chunks cut across shards
+    # brute force over the whole split in memory
+    whole = train.read(0, len(train), fields=("mel", "params"))
+    from a2d.evaluate import _pool
+
+    d = ((_pool(mels)[:, None] - _pool(whole["mel"])[None]) ** 2).sum(-1)
+    np.testing.assert_array_equal(rows, np.argsort(d, axis=1, kind="stable")[:, :3])
+    np.testing.assert_array_equal(params, whole["params"][rows])
+    blocked = nearest_proposer(train, 3, queries=test, limit=6)
+    np.testing.assert_array_equal(blocked.propose(np.arange(2, 4), mels[2:4]), params[2:4])

@@ -107,6 +107,22 @@ def test_same_seed_same_candidates_and_deterministic_model_gives_one(
     assert len(ff.results[0].candidates) == 1
 
 
+def test_worker_processes_render_the_same_candidates(
+    flow_result, tiny_flow_checkpoint, demo_wav, tmp_path
+):
+    summary, _ = flow_result
+    pooled = predict(
+        [demo_wav], tiny_flow_checkpoint, tmp_path / "pool", candidates=3, seed=1, workers=2
+    )
+    here = sorted(summary.results[0].candidates, key=lambda c: c.index)
+    there = sorted(pooled.results[0].candidates, key=lambda c: c.index)
+    assert [c.index for c in there] == [c.index for c in here] == [0, 1, 2]
+    for a, b in zip(here, there, strict=True):
+        np.testing.assert_array_equal(a.vector, b.vector)
+        np.testing.assert_allclose(b.audio, a.audio, atol=1e-5)  # same synth, other process
+        assert b.mss == pytest.approx(a.mss, abs=1e-3)
+
+
 def test_a_batch_continues_past_bad_files(tiny_feedforward_checkpoint, demo_wav, tmp_path):
     empty = tmp_path / "empty.wav"
     empty.write_bytes(b"")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -48,6 +49,21 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option(help="Include the random-parameters baseline.")
         ] = True,
         seed: Annotated[int, typer.Option(help="Seed of model sampling and random baselines.")] = 0,
+        workers: Annotated[
+            int | None,
+            typer.Option(
+                min=0,
+                help="Synth worker processes that render and score (default: one per CPU core; "
+                "0: render in this process).",
+            ),
+        ] = None,
+        resume: Annotated[
+            bool,
+            typer.Option(
+                "--resume/--overwrite",
+                help="Continue an interrupted evaluation in --out (default), or discard it.",
+            ),
+        ] = True,
         plugin_path: Annotated[
             Path | None,
             typer.Option(help="Path of the synth plugin, for backends that need one (Surge XT)."),
@@ -64,6 +80,7 @@ def register(app: typer.Typer) -> None:
             summary = evaluate(
                 checkpoint, data, out, split=split, candidates=candidates, limit=limit,
                 baseline_checkpoint=baseline_checkpoint, nearest=nearest, random=random, seed=seed,
+                workers=(os.cpu_count() or 1) if workers is None else workers, overwrite=not resume,
                 synth_options={"plugin_path": str(plugin_path)} if plugin_path else None,
                 on_progress=lambda done, total: progress.update(task, completed=done, total=total),
             )  # fmt: skip
@@ -75,4 +92,9 @@ def register(app: typer.Typer) -> None:
             for method, by_k in summary.table.items()
         }
         typer.echo(json.dumps(table, indent=2))
-        err.print(f"{summary.n} rows evaluated; report: {summary.report}", highlight=False)
+        resumed = f" ({summary.resumed_rows} resumed)" if summary.resumed_rows else ""
+        err.print(
+            f"{summary.n} rows evaluated{resumed} in {summary.seconds:.1f} s; report: "
+            f"{summary.report}",
+            highlight=False,
+        )

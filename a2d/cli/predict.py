@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -42,6 +43,15 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option(help="Refuse a checkpoint that is not for this synth.")
         ] = None,
         seed: Annotated[int, typer.Option(help="Seed of the model's sampling noise.")] = 0,
+        workers: Annotated[
+            int | None,
+            typer.Option(
+                min=0,
+                help="Synth worker processes rendering the candidates (default: one per CPU core "
+                "for several inputs, none for one: starting a worker costs about 2 s; 0: render "
+                "in this process).",
+            ),
+        ] = None,
         plugin_path: Annotated[
             Path | None,
             typer.Option(help="Path of the synth plugin, for backends that need one (Surge XT)."),
@@ -69,6 +79,7 @@ def register(app: typer.Typer) -> None:
             summary = predict(
                 paths, checkpoint, out, candidates=candidates, spec=spec, synth=synth, seed=seed,
                 synth_options=options, on_done=done,
+                workers=default_workers(len(paths)) if workers is None else workers,
             )  # fmt: skip
         n_ok, n_bad = len(summary.results), len(summary.failures)
         err.print(f"{n_ok} preset(s) written to {out}; {n_bad} input(s) failed", highlight=False)
@@ -76,3 +87,10 @@ def register(app: typer.Typer) -> None:
             for f in summary.failures:
                 err.print(f"  {f.error}", highlight=False, soft_wrap=True)
             raise typer.Exit(int(summary.exit_code))
+
+
+def default_workers(inputs: int) -> int:
+    """One synth worker per core when several inputs amortise their start (about 2 s each). On 2
+    cores with the quickstart model (2 s clips, K = 16): six inputs took 10.7 s with 2 workers
+    against 14.2 s without; one input 6.3 s against 4.1 s, so one input gets none."""
+    return (os.cpu_count() or 1) if inputs > 1 else 0

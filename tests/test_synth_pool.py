@@ -1,0 +1,76 @@
+"""SynthPool: tasks on real Vital backends in spawned worker processes, and their failures."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from a2d.errors import ConfigError, RenderError
+from a2d.plugins import get_spec
+from a2d.synth import RenderSettings
+from a2d.synth_pool import SynthPool
+
+SETTINGS = RenderSettings(sample_rate=22050, duration=0.5)
+
+
+def where(backend, tag: int) -> tuple[int, int, str | None, str]:
+    return tag, os.getpid(), os.environ.get("A2D_NUM_THREADS"), backend.spec.name
+
+
+def render_seeded(backend, seed: int) -> np.ndarray:
+    return backend.render(backend.spec.sample(np.random.default_rng(seed)))
+
+
+def fail(backend, message: str) -> None:
+    raise ValueError(message)
+
+
+def die(backend) -> None:
+    os._exit(3)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_tasks_run_in_order_on_each_worker_synth(workers: int) -> None:
+    spec = get_spec("vital_simple")
+    with SynthPool(spec, SETTINGS, workers=workers) as pool:
+        got = pool.map(where, [(i,) for i in range(6)])
+        renders = pool.map(render_seeded, [(3,), (4,)])
+    assert [g[0] for g in got] == list(range(6))
+    assert {g[3] for g in got} == {"vital_simple"}
+    pids = {g[1] for g in got}
+    if workers == 0:
+        assert pids == {os.getpid()}
+    else:
+        assert os.getpid() not in pids and {g[2] for g in got} == {"1"}  # one native thread each
+    with SynthPool(spec, SETTINGS) as here:
+        want = here.map(render_seeded, [(3,), (4,)])
+    for a, b in zip(renders, want, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_task_error_reaches_the_caller_unchanged(workers: int) -> None:
+    pool = SynthPool(get_spec("vital_simple"), SETTINGS, workers=workers)
+    with pool, pytest.raises(ValueError, match="bad patch 7"):
+        pool.map(fail, [("bad patch 7",)])
+
+
+def test_a_dead_worker_is_one_clear_error() -> None:
+    pool = SynthPool(get_spec("vital_simple"), SETTINGS, workers=1)
+    with pool, pytest.raises(RenderError, match="synth worker process died.*--workers 0"):
+        pool.map(die, [()])
+
+
+def test_a2d_num_threads_must_be_a_count(monkeypatch) -> None:
+    from a2d.mel import mel_spectrogram
+
+    audio = np.zeros((1, 4410), np.float32)
+    monkeypatch.setenv("A2D_NUM_THREADS", "1")
+    one = mel_spectrogram(audio, 22050)
+    monkeypatch.setenv("A2D_NUM_THREADS", "many")
+    with pytest.raises(ConfigError, match="A2D_NUM_THREADS='many'.*integer >= 0"):
+        mel_spectrogram(audio, 22050)
+    monkeypatch.delenv("A2D_NUM_THREADS")
+    np.testing.assert_array_equal(mel_spectrogram(audio, 22050), one)
