@@ -7,6 +7,7 @@ progress callback. Local workers send per-block counts through a queue; Ray repo
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import queue as queue_mod
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -50,11 +51,12 @@ class Tally:
 def run_local(jobs: list[_workers.ShardJob], config: Any, tally: Tally) -> None:
     ctx = mp.get_context(config.start_method)
     q = ctx.Queue()
+    workers = min(config.workers, len(jobs))
     pool = ProcessPoolExecutor(
-        max_workers=min(config.workers, len(jobs)),
+        max_workers=workers,
         mp_context=ctx,
         initializer=_workers.init_worker,
-        initargs=(q,),
+        initargs=(q, max(1, (os.cpu_count() or 1) // workers)),
     )
 
     def drain() -> None:

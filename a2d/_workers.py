@@ -93,10 +93,13 @@ _BACKEND: tuple[tuple[Any, ...], SynthBackend] | None = None
 _PROGRESS: Any = None
 
 
-def init_worker(progress_queue: Any = None) -> None:
-    """Pool initializer: remember where to send progress ``(rows, attempts, rejected)``."""
+def init_worker(progress_queue: Any = None, native_threads: int = 0) -> None:
+    """Pool initializer: remember where to send progress ``(rows, attempts, rejected)``; cap the
+    native kernels' threads (the worker processes share the cores; 0 leaves it alone)."""
     global _PROGRESS
     _PROGRESS = progress_queue
+    if native_threads > 0:
+        os.environ["A2D_NUM_THREADS"] = str(native_threads)
 
 
 def _key(job: ShardJob) -> tuple[Any, ...]:

@@ -174,6 +174,30 @@ def test_bad_input_gives_one_line_and_exit_code(capsys, tmp_path: Path) -> None:
     assert open_dataset(out).manifest.data["seed"] == 9
 
 
+def test_dotted_overrides_set_any_config_key(capsys, tmp_path: Path) -> None:
+    common = [
+        "--synth",
+        "vital_simple",
+        "--num-samples",
+        "4",
+        "--workers",
+        "0",
+        "--shard-size",
+        "4",
+    ]
+    out = tmp_path / "ds"
+    args = ["generate", *common, "--out", str(out), "--duration", "0.5"]
+    args += ["--mel.n_mels", "32", "--render.sample_rate=22050", "--compression", "lzf"]
+    assert main(args) == 0
+    ds = open_dataset(out)
+    assert ds.render_settings.sample_rate == 22050 and ds.mel_settings.n_mels == 32
+    assert ds.read(0, 4)["mel"].shape[:3] == (4, 2, 32)
+    assert ds.manifest.data["config"]["compression"] == "lzf"
+    code, err = _run_main(capsys, *common, "--out", str(tmp_path / "x"), "--mel.n_melz", "3")
+    assert code == ExitCode.USAGE and "'mel.n_melz'" in err and "n_mels" in err
+    assert not (tmp_path / "x").exists()
+
+
 def _limit_file_size() -> None:
     """Child: files may not grow beyond 600 kB (EFBIG), like a nearly full disk."""
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)

@@ -36,8 +36,12 @@ def _progress_bar() -> tuple[Any, Any]:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("generate")
+    @app.command(
+        "generate",
+        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    )
     def generate_cmd(
+        ctx: typer.Context,
         synth: Annotated[str | None, typer.Option(help=_HELP["synth"])] = None,
         num_samples: Annotated[int | None, typer.Option(help=_HELP["num_samples"])] = None,
         out: Annotated[Path | None, typer.Option(help=_HELP["out"])] = None,
@@ -59,8 +63,10 @@ def register(app: typer.Typer) -> None:
         duration: Annotated[float | None, typer.Option(help=_HELP["duration"])] = None,
         as_json: Annotated[bool, typer.Option("--json", help=_HELP["as_json"])] = False,
     ) -> None:
-        """Render random patches of a synth into a sharded, resumable HDF5 dataset."""
-        from a2d.config import resolve
+        """Render random patches of a synth into a sharded, resumable HDF5 dataset. Extra
+        `--section.key VALUE` options override config values, e.g. `--mel.n_mels 64
+        --render.sample_rate 22050 --compression lzf`."""
+        from a2d.config import parse_overrides, resolve
         from a2d.generate import GenerateConfig, Progress, generate
 
         values = {
@@ -70,7 +76,9 @@ def register(app: typer.Typer) -> None:
             "num_shards": num_shards, "executor": executor, "ray_address": ray_address,
             "render.duration": duration,
         }  # fmt: skip
-        cfg = resolve(GenerateConfig, path=config, values=values)
+        cfg = resolve(
+            GenerateConfig, path=config, values=values, overrides=parse_overrides(ctx.args)
+        )
         bar, task = _progress_bar()
         start: dict[str, float] = {}
 
