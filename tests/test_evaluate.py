@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import signal
 import subprocess
+import time
 
 import numpy as np
 import pytest
@@ -173,3 +175,37 @@ def test_one_scan_for_many_queries_finds_the_same_neighbours(tiny_vital_dataset)
     np.testing.assert_array_equal(params, whole["params"][rows])
     blocked = nearest_proposer(train, 3, queries=test, limit=6)
     np.testing.assert_array_equal(blocked.propose(np.arange(2, 4), mels[2:4]), params[2:4])
+
+
+def test_sigkill_then_resume_keeps_every_finished_row(
+    a2d_cli, tiny_vital_dataset, tiny_feedforward_checkpoint, tmp_path
+):
+    def cmd(out):
+        return [
+            a2d_cli, "evaluate", "-c", str(tiny_feedforward_checkpoint), "-d",
+            str(tiny_vital_dataset), "-o", str(out), "--limit", "8", "-k", "2", "--batch-size",
+            "2", "--workers", "0",
+        ]  # fmt: skip
+
+    clean = subprocess.run(cmd(tmp_path / "clean"), capture_output=True, text=True, timeout=300)
+    assert clean.returncode == 0, clean.stderr
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(cmd(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while not list((out / "parts").glob("rows-*.json")) and time.monotonic() < deadline:
+        assert proc.poll() is None, "evaluate ended before it could be killed"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finished = len(list((out / "parts").glob("rows-*.json")))
+    assert 1 <= finished < 4 and not (out / "summary.json").exists()
+    resumed = subprocess.run(cmd(out), capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"({2 * finished} resumed)" in resumed.stderr
+    with (tmp_path / "clean" / "samples.csv").open() as f:
+        want = list(csv.DictReader(f))
+    with (out / "samples.csv").open() as f:
+        got = list(csv.DictReader(f))
+    assert [(r["row"], r["method"], r["k"], r["param_mse"]) for r in got] == [
+        (r["row"], r["method"], r["k"], r["param_mse"]) for r in want
+    ]

@@ -49,6 +49,12 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option(help="Include the random-parameters baseline.")
         ] = True,
         seed: Annotated[int, typer.Option(help="Seed of model sampling and random baselines.")] = 0,
+        batch_size: Annotated[
+            int,
+            typer.Option(
+                min=1, help="Rows proposed per model call; also the unit of resumable progress."
+            ),
+        ] = 8,
         workers: Annotated[
             int | None,
             typer.Option(
@@ -81,6 +87,7 @@ def register(app: typer.Typer) -> None:
                 checkpoint, data, out, split=split, candidates=candidates, limit=limit,
                 baseline_checkpoint=baseline_checkpoint, nearest=nearest, random=random, seed=seed,
                 workers=(os.cpu_count() or 1) if workers is None else workers, overwrite=not resume,
+                batch_size=batch_size,
                 synth_options={"plugin_path": str(plugin_path)} if plugin_path else None,
                 on_progress=lambda done, total: progress.update(task, completed=done, total=total),
             )  # fmt: skip
