@@ -11,10 +11,20 @@ How a render avoids leaking state from the previous one (measured with vita 0.1.
   still in their release carry over. ``load_json`` clears them (and sets every control).
 - Vital smooths control changes over about 0.2 s, and ``load_json`` does not reset the smoothers:
   the first ~100 ms of a render glide from the PREVIOUS patch's values.
-- So a render is: apply the patch, render a 0.3 s warm-up (the smoothers settle on the patch's
-  values), ``load_json`` the base patch without its wavetables (the engine keeps them;
-  2.5 ms instead of about 100 ms for the full state), apply the patch again, render. Overhead:
-  two control sweeps, one 2.6 ms load and 0.3 s of audio, about 15 % of a 4 s render.
+- ``load_json`` also cuts off voices that are still sounding (a note released near the end of a
+  render, the warm-up note) and leaves their per-voice state behind; a later note that lands on
+  such a voice starts from it. So a render depended on the synth's history: rendering a patch
+  after 12 other patches, 13 of 60 renders differed from the first render of the same patch
+  (peak 0.27, up to 1.8 dB MSS, decaying over the first ~1.2 s), with the reset below but
+  without draining. A full state reload, longer flushes, polyphony 1 and a 1 s warm-up did not
+  remove it (3 of 60 still differed at 1 s). Letting the voices end on their own before each reset
+  does: every envelope release is set to its minimum and 50 ms are rendered ("drain"); 0 of 60
+  then differ, for about 5 % more time per render.
+- So a render is: drain, apply the patch, render a 0.3 s warm-up (the smoothers settle on the
+  patch's values), drain, ``load_json`` the base patch without its wavetables (the engine keeps
+  them; 2.5 ms instead of about 100 ms for the full state), apply the patch again, render. Every
+  render plays the same number of notes (4): the engine also keeps a state that alternates with
+  the number of notes played (one extra raw ``vita`` note flips it), so nothing else may play one.
 
 Determinism: renders of identical settings are NOT bit-identical with Vital's default oscillator
 random phase. The base patches set ``osc_N_random_phase = 0``; then repeated ``vital_simple``
@@ -41,6 +51,8 @@ from a2d_vital.wavetable import basic_shapes_wavetable
 FLUSH_SECONDS = 32.0
 #: Warm-up render that lets Vital's control smoothers settle on a patch's values, seconds.
 WARMUP_SECONDS = 0.3
+#: Render with every envelope release at its minimum, so sounding voices end on their own, seconds.
+DRAIN_SECONDS = 0.05
 #: Length of the silent noise-oscillator sample of the base patches, samples.
 SILENT_SAMPLE_LENGTH = 64
 
@@ -152,6 +164,8 @@ class VitalBackend(SynthBackend):
         light["settings"].pop("wavetables")  # the engine keeps its wavetables when absent
         self._reset_json = json.dumps(light)
         self._controls = self._synth.get_controls()
+        releases = [n for n in self._controls if n.startswith("env_") and n.endswith("_release")]
+        self._fast_release = control_ranges(self._synth, releases)
         spec.validate_ranges(control_ranges(self._synth, spec.param_names))
 
     @classmethod
@@ -215,12 +229,21 @@ class VitalBackend(SynthBackend):
             return out.mean(axis=0, keepdims=True)
         return out
 
+    def drain(self, pitch: int) -> None:
+        """Let every sounding voice end on its own: envelope releases at their minimum, then
+        :data:`DRAIN_SECONDS` of processing (its silent note ends at once too)."""
+        for name, (low, _) in self._fast_release.items():
+            self._controls[name].set(low)
+        self._synth.render(pitch, 0.0, 0.0, DRAIN_SECONDS)
+
     def prepare(self, patch: Patch) -> None:
-        """Bring the synth to exactly base patch + ``patch`` with settled smoothers, no voices and
-        no effect tails (see the module docstring)."""
-        self.apply(patch)
+        """Bring the synth to exactly base patch + ``patch`` with settled smoothers, no sounding
+        voices and no effect tails (see the module docstring). Plays 3 notes, always."""
         note = patch.note
+        self.drain(int(note.pitch))
+        self.apply(patch)
         self._synth.render(int(note.pitch), note.velocity / 127.0, 0.0, WARMUP_SECONDS)
+        self.drain(int(note.pitch))
         self.reset()
         self.apply(patch)
 
