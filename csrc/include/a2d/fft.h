@@ -9,8 +9,8 @@
 //    n = N_1 ... N_d and M_i = n / N_i, the input index map x[sum a_i M_i mod n] and the output map
 //    X[sum a_i M_i (M_i^-1 mod N_i) mod n] turn the 1-D DFT into a d-dimensional one with no
 //    twiddle factors between the dimensions: each pass is a set of independent length-N_i DFTs.
-//    The two index maps are folded into where the caller stores the input (in_pos) and where it
-//    reads the output (out_pos), so they cost nothing here.
+//    The input map is folded into where the caller stores the input (in_pos), the output map
+//    into where the last pass writes (natural order out), so they cost no extra pass.
 //  * Otherwise mixed-radix Stockham autosort (fours, a two, then odd primes), natural order in
 //    and out, ping-ponging between two buffers.
 // Odd radices use the symmetric real-coefficient DFT: with s_r = x_r + x_{R-r}, d_r = x_r - x_{R-r},
@@ -117,9 +117,10 @@ class FftPlan {
   int scratch_vectors() const { return scratch_vectors_; }
   const std::vector<Pass>& passes() const { return passes_; }
   const std::vector<Dim>& dims() const { return dims_; }
-  // Where input element i must be stored / output element k is found (identity for Stockham).
+  // Where input element i must be stored (identity for Stockham). The output is in natural order.
   const std::vector<int32_t>& in_pos() const { return in_pos_; }
-  const std::vector<int32_t>& out_pos() const { return out_pos_; }
+  // Prime-factor plan: natural index of the output at each position (used by the last pass).
+  const std::vector<int32_t>& natural() const { return natural_; }
 
  private:
   void build_stockham() {
@@ -142,7 +143,6 @@ class FftPlan {
     }
     in_pos_.resize(n_);
     std::iota(in_pos_.begin(), in_pos_.end(), 0);
-    out_pos_ = in_pos_;
   }
 
   void build_pfa(const std::vector<int>& f) {
@@ -158,7 +158,7 @@ class FftPlan {
     // Position p = sum a_i stride_i holds input sum a_i M_i and, after all passes, output
     // sum a_i M_i (M_i^-1 mod N_i), both mod n.
     in_pos_.assign(n_, 0);
-    out_pos_.assign(n_, 0);
+    natural_.assign(n_, 0);
     std::vector<int64_t> in_step(d), out_step(d);
     for (int i = 0; i < d; ++i) {
       const int64_t m = n_ / f[i];
@@ -175,7 +175,7 @@ class FftPlan {
         out += a * out_step[i];
       }
       in_pos_[in % n_] = pos;
-      out_pos_[out % n_] = pos;
+      natural_[pos] = static_cast<int32_t>(out % n_);
     }
   }
 
@@ -185,7 +185,19 @@ class FftPlan {
   int scratch_vectors_ = 0;
   std::vector<Pass> passes_;
   std::vector<Dim> dims_;
-  std::vector<int32_t> in_pos_, out_pos_;
+  std::vector<int32_t> in_pos_, natural_;
+};
+
+// Where a kernel writes output k of its line: (y)[k * stride], or, in the prefetch-factor plan's
+// last pass, (y)[table[k * stride]] (outputs scattered straight to their natural order).
+struct Stride {
+  int s;
+  int operator()(int k) const { return k * s; }
+};
+struct Scatter {
+  const int32_t* table;
+  int s;
+  int operator()(int k) const { return table[k * s]; }
 };
 
 // Register tile of the odd-radix kernel: output pairs k .. k + MR - 1 accumulate together, so each
@@ -200,9 +212,9 @@ constexpr int odd_tile() {
 // inputs x_r at (xr, xi)[r * xs]: s_r and d_r are re-formed by each tile (two adds per vector, on
 // the adder ports the multiply-adds leave idle) instead of being stored to and reloaded from
 // scratch. DC: this tile also accumulates y_0 = x_0 + sum s_r.
-template <int MR, bool DC, int L, class V = typename Lanes<L>::V>
+template <int MR, bool DC, int L, class Y, class V = typename Lanes<L>::V>
 inline void odd_outputs(const OddTables& t, int k, const V* xr, const V* xi, int xs, V* yr, V* yi,
-                        int ys) {
+                        Y y) {
   const int h = t.h;
   const V x0r = xr[0], x0i = xi[0];
   V ar[MR], ai[MR], br[MR], bi[MR];
@@ -231,43 +243,43 @@ inline void odd_outputs(const OddTables& t, int k, const V* xr, const V* xi, int
   }
 #pragma GCC unroll 4
   for (int u = 0; u < MR; ++u) {  // y_k = A - iB, y_{R-k} = A + iB; -iB = (B.im, -B.re)
-    const int k1 = (k + u) * ys, k2 = (t.radix - k - u) * ys;
+    const int k1 = y(k + u), k2 = y(t.radix - k - u);
     yr[k1] = ar[u] + bi[u];
     yi[k1] = ai[u] - br[u];
     yr[k2] = ar[u] - bi[u];
     yi[k2] = ai[u] + br[u];
   }
-  if (DC) yr[0] = y0r, yi[0] = y0i;
+  if (DC) yr[y(0)] = y0r, yi[y(0)] = y0i;
 }
 
 // Tiles of MR outputs from k on, then narrower tiles for the rest; the first tile run (dc) also
 // forms y_0.
-template <int MR, int L, class V = typename Lanes<L>::V>
+template <int MR, int L, class Y, class V = typename Lanes<L>::V>
 inline void odd_tiles(const OddTables& t, int k, bool dc, const V* xr, const V* xi, int xs, V* yr,
-                      V* yi, int ys) {
+                      V* yi, Y y) {
   for (; k + MR - 1 <= t.h; k += MR) {
     if (dc) {
-      odd_outputs<MR, true, L>(t, k, xr, xi, xs, yr, yi, ys);
+      odd_outputs<MR, true, L>(t, k, xr, xi, xs, yr, yi, y);
     } else {
-      odd_outputs<MR, false, L>(t, k, xr, xi, xs, yr, yi, ys);
+      odd_outputs<MR, false, L>(t, k, xr, xi, xs, yr, yi, y);
     }
     dc = false;
   }
   if constexpr (MR > 1) {
-    if (k <= t.h) odd_tiles<MR - 1, L>(t, k, dc, xr, xi, xs, yr, yi, ys);
+    if (k <= t.h) odd_tiles<MR - 1, L>(t, k, dc, xr, xi, xs, yr, yi, y);
   }
 }
 
-// One odd-radix DFT, out of place: inputs x_r at (xr, xi)[r * xs], outputs y_k to (yr, yi)[k * ys].
-template <int L, int MR = odd_tile<L>(), class V = typename Lanes<L>::V>
-inline void odd_dft(const OddTables& t, const V* xr, const V* xi, int xs, V* yr, V* yi, int ys) {
-  odd_tiles<MR, L>(t, 1, true, xr, xi, xs, yr, yi, ys);
+// One odd-radix DFT, out of place: inputs x_r at (xr, xi)[r * xs], outputs y_k to (yr, yi)[y(k)].
+template <int L, int MR = odd_tile<L>(), class Y, class V = typename Lanes<L>::V>
+inline void odd_dft(const OddTables& t, const V* xr, const V* xi, int xs, V* yr, V* yi, Y y) {
+  odd_tiles<MR, L>(t, 1, true, xr, xi, xs, yr, yi, y);
 }
 
 // Radix 2 or 4 DFT with optional twiddles (tw_r multiplies x_r), same conventions as odd_dft.
-template <int L, class V = typename Lanes<L>::V>
+template <int L, class Y, class V = typename Lanes<L>::V>
 inline void small_dft(int R, const V* xr, const V* xi, int xs, const float* tw_re,
-                      const float* tw_im, V* yr, V* yi, int ys) {
+                      const float* tw_im, V* yr, V* yi, Y y) {
   V a[4], b[4];
   for (int r = 0; r < R; ++r) {
     a[r] = xr[r * xs];
@@ -279,25 +291,25 @@ inline void small_dft(int R, const V* xr, const V* xi, int xs, const float* tw_r
     }
   }
   if (R == 2) {
-    yr[0] = a[0] + a[1];
-    yi[0] = b[0] + b[1];
-    yr[ys] = a[0] - a[1];
-    yi[ys] = b[0] - b[1];
+    yr[y(0)] = a[0] + a[1];
+    yi[y(0)] = b[0] + b[1];
+    yr[y(1)] = a[0] - a[1];
+    yi[y(1)] = b[0] - b[1];
     return;
   }
   const V ar = a[0] + a[2], ai = b[0] + b[2];
   const V br = a[0] - a[2], bi = b[0] - b[2];
   const V cr = a[1] + a[3], ci = b[1] + b[3];
   const V dr = a[1] - a[3], di = b[1] - b[3];
-  yr[0] = ar + cr;
-  yi[0] = ai + ci;
-  yr[2 * ys] = ar - cr;
-  yi[2 * ys] = ai - ci;
+  yr[y(0)] = ar + cr;
+  yi[y(0)] = ai + ci;
+  yr[y(2)] = ar - cr;
+  yi[y(2)] = ai - ci;
   // y1 = b - i d, y3 = b + i d
-  yr[ys] = br + di;
-  yi[ys] = bi - dr;
-  yr[3 * ys] = br - di;
-  yi[3 * ys] = bi + dr;
+  yr[y(1)] = br + di;
+  yi[y(1)] = bi - dr;
+  yr[y(3)] = br - di;
+  yi[y(3)] = bi + dr;
 }
 
 // Where fft_forward left its result.
@@ -310,7 +322,7 @@ struct FftResult {
 // Forward FFT of L lanes (V = Lanes<L>::V). re/im hold the input, stored at plan.in_pos()
 // (n vectors each); wre/wim are work space of the same size; v is scratch of
 // plan.scratch_vectors() vectors. Every pass reads one buffer pair and writes the other; the
-// result (element k at plan.out_pos()[k]) is in whichever pair the last pass wrote.
+// result, in natural order, is in whichever pair the last pass wrote.
 template <int L, int MR = odd_tile<L>(), class V = typename Lanes<L>::V>
 inline FftResult<L> fft_forward(const FftPlan& plan, V* re, V* im, V* wre, V* wim, V* v) {
   V* sr = re;
@@ -318,16 +330,28 @@ inline FftResult<L> fft_forward(const FftPlan& plan, V* re, V* im, V* wre, V* wi
   V* dr = wre;
   V* di = wim;
   if (plan.prime_factor()) {
-    for (const FftPlan::Dim& d : plan.dims()) {
+    const std::vector<FftPlan::Dim>& dims = plan.dims();
+    for (size_t pass = 0; pass < dims.size(); ++pass) {
+      const FftPlan::Dim& d = dims[pass];
       const int R = d.radix;
       const int s = d.stride;
+      const bool last = pass + 1 == dims.size();
       for (int o = 0; o < d.outer; ++o) {
         for (int i = 0; i < s; ++i) {
           const int base = o * R * s + i;
-          if (R % 2 == 1) {
-            odd_dft<L, MR>(d.odd, sr + base, si + base, s, dr + base, di + base, s);
+          const V* xr = sr + base;
+          const V* xi = si + base;
+          if (last) {  // outputs straight to their natural index
+            const Scatter y{plan.natural().data() + base, s};
+            if (R % 2 == 1) {
+              odd_dft<L, MR>(d.odd, xr, xi, s, dr, di, y);
+            } else {
+              small_dft<L>(R, xr, xi, s, nullptr, nullptr, dr, di, y);
+            }
+          } else if (R % 2 == 1) {
+            odd_dft<L, MR>(d.odd, xr, xi, s, dr + base, di + base, Stride{s});
           } else {
-            small_dft<L>(R, sr + base, si + base, s, nullptr, nullptr, dr + base, di + base, s);
+            small_dft<L>(R, xr, xi, s, nullptr, nullptr, dr + base, di + base, Stride{s});
           }
         }
       }
@@ -347,16 +371,16 @@ inline FftResult<L> fft_forward(const FftPlan& plan, V* re, V* im, V* wre, V* wi
       const float* twr = ns > 1 ? &p.tw_re[jm * R] : nullptr;
       const float* twi = ns > 1 ? &p.tw_im[jm * R] : nullptr;
       if (R % 2 == 0) {
-        small_dft<L>(R, sr + j, si + j, stride, twr, twi, dr + base, di + base, ns);
+        small_dft<L>(R, sr + j, si + j, stride, twr, twi, dr + base, di + base, Stride{ns});
       } else if (twr == nullptr) {
-        odd_dft<L, MR>(p.odd, sr + j, si + j, stride, dr + base, di + base, ns);
+        odd_dft<L, MR>(p.odd, sr + j, si + j, stride, dr + base, di + base, Stride{ns});
       } else {  // twiddled inputs gathered into v first
         for (int r = 0; r < R; ++r) {
           const V a = sr[j + r * stride], b = si[j + r * stride];
           v[r] = a * twr[r] - b * twi[r];
           v[R + r] = a * twi[r] + b * twr[r];
         }
-        odd_dft<L, MR>(p.odd, v, v + R, 1, dr + base, di + base, ns);
+        odd_dft<L, MR>(p.odd, v, v + R, 1, dr + base, di + base, Stride{ns});
       }
     }
     std::swap(sr, dr);

@@ -30,15 +30,11 @@ namespace a2d {
 struct MelPlan {
   FftPlan fft;
   std::vector<float> post_re, post_im;  // cos/sin(-2 pi k / n_fft), k = 0 .. n_fft / 2
-  std::vector<int32_t> pos_a, pos_b;    // where Z[a] and Z[b] of bin k sit (FftPlan::out_pos)
   explicit MelPlan(int n_fft) : fft(n_fft % 2 == 0 ? n_fft / 2 : n_fft) {
-    const int m = fft.size();
     for (int k = 0; k <= n_fft / 2; ++k) {
       const double a = -2.0 * M_PI * k / n_fft;
       post_re.push_back(static_cast<float>(std::cos(a)));
       post_im.push_back(static_cast<float>(std::sin(a)));
-      pos_a.push_back(fft.out_pos()[k % m]);
-      pos_b.push_back(fft.out_pos()[(m - k % m) % m]);
     }
   }
 };
@@ -86,10 +82,9 @@ struct MelScratch {
 // vector in_pos[i]). Lane l's frame starts at src + l * hop. Even n: z[i] = x[2i] + i x[2i+1];
 // odd n: z[i] = x[i]. L x L tiles are loaded frame by frame as whole vectors, windowed and
 // transposed in registers, so each vector store fills a whole lane vector (no per-lane inserts).
-// prefetch(tile, tiles) runs once per tile (memory hints for later work, spread over the loop).
-template <int L, class Prefetch>
+template <int L>
 inline void load_frames(const float* src, int64_t hop, const float* window, int n,
-                        const int32_t* in_pos, float* re, float* im, Prefetch prefetch) {
+                        const int32_t* in_pos, float* re, float* im) {
   using V = typename Lanes<L>::V;
   V* vre = reinterpret_cast<V*>(re);
   V* vim = reinterpret_cast<V*>(im);
@@ -97,7 +92,6 @@ inline void load_frames(const float* src, int64_t hop, const float* window, int 
   const int tiles = n / L;
   int c0 = 0;
   for (int tile = 0; tile < tiles; ++tile, c0 += L) {
-    prefetch(tile, tiles);
     V rows[L];
     const V w = load_unaligned<V>(window + c0);
     const float* row = src + c0;
@@ -159,18 +153,7 @@ inline BlockStats mel_block(const MelParams& p, const MelPlan& mp, const float* 
     }
     src = buf;
   }
-  // While loading, prefetch (a few lines per tile) the next block's new samples,
-  // [first + span, first + L hop + span) clipped to the signal, into L2: the next block would
-  // otherwise stall on memory.
-  const int64_t ahead = std::min(p.length, std::max<int64_t>(0, first + span));
-  const int64_t ahead_end = std::max(ahead, std::min<int64_t>(p.length, first + L * p.hop + span));
-  const int64_t ahead_lines = (ahead_end - ahead + 15) / 16;
-  auto prefetch = [&](int tile, int tiles) {
-    for (int64_t j = tile * ahead_lines / tiles; j < (tile + 1) * ahead_lines / tiles; ++j) {
-      __builtin_prefetch(x + ahead + 16 * j, 0, 2);
-    }
-  };
-  load_frames<L>(src, p.hop, window, n, plan.in_pos().data(), s.re.data, s.im.data, prefetch);
+  load_frames<L>(src, p.hop, window, n, plan.in_pos().data(), s.re.data, s.im.data);
   V* const vre = reinterpret_cast<V*>(s.re.data);
   V* const vim = reinterpret_cast<V*>(s.im.data);
   const FftResult<L> z = fft_forward<L>(plan, vre, vim, reinterpret_cast<V*>(s.wre.data),
@@ -196,24 +179,30 @@ inline BlockStats mel_block(const MelParams& p, const MelPlan& mp, const float* 
   float scale = 1.0f;
   if (even) {
     // 2 X[k] = S + W^k (D.im - i D.re) with S = Z[a] + conj Z[b], D = Z[a] - conj Z[b]; the
-    // power of 2 X[k] is 4 |X[k]|^2 (magnitude: 2 |X[k]|), undone by `scale`.
-    const int32_t* pa = mp.pos_a.data();
-    const int32_t* pb = mp.pos_b.data();
-    for (int k = 0; k < p.n_bins; ++k) {
+    // power of 2 X[k] is 4 |X[k]|^2 (magnitude: 2 |X[k]|), undone by `scale`. Bins k and m - k
+    // share Z[k], Z[m - k] (S and D change sign, W^{m-k} = -conj W^k): with
+    // P + iQ = W^k (D.im - i D.re), 2 X[k] = (S.re + P) + i (S.im + Q) and
+    // 2 X[m-k] = (S.re - P) + i (Q - S.im), so each pair is one set of loads and products.
+    const int m = plan.size();
+    for (int k = 0; 2 * k <= m; ++k) {
       prefetch_output();
-      const V ar = zr[pa[k]], ai = zi[pa[k]], br = zr[pb[k]], bi = zi[pb[k]];
+      const int b = k == 0 ? 0 : m - k;
+      const V ar = zr[k], ai = zi[k], br = zr[b], bi = zi[b];
       const float wr = mp.post_re[k], wi = mp.post_im[k];
       const V sr = ar + br, si = ai - bi, dr = ar - br, di = ai + bi;
-      const V xr = sr + wr * di + wi * dr;
-      const V xi = si + wi * di - wr * dr;
+      const V pp = wr * di + wi * dr;
+      const V qq = wi * di - wr * dr;
+      const V xr = sr + pp, xi = si + qq, yr = sr - pp, yi = qq - si;
       pw[k] = xr * xr + xi * xi;
+      if (2 * k == m) continue;  // bin m / 2 pairs with itself
+      prefetch_output();
+      pw[m - k] = yr * yr + yi * yi;
     }
     scale = p.magnitude ? 0.5f : 0.25f;
   } else {
-    const int32_t* pos = plan.out_pos().data();
     for (int k = 0; k < p.n_bins; ++k) {
       prefetch_output();
-      pw[k] = zr[pos[k]] * zr[pos[k]] + zi[pos[k]] * zi[pos[k]];
+      pw[k] = zr[k] * zr[k] + zi[k] * zi[k];
     }
   }
   if (p.magnitude) {
@@ -233,9 +222,19 @@ inline BlockStats mel_block(const MelParams& p, const MelPlan& mp, const float* 
     for (int k = 0; k < filters.len[band]; ++k) acc += w[k] * src_k[k];
     bands[band] = acc * scale;
   }
+  // Meanwhile the next block's new samples, [first + span, first + L hop + span) clipped to the
+  // signal, are prefetched into L2, a few lines per band: the next load would otherwise stall on
+  // memory. (Issued during this block's load or FFT instead, they help far less: measured.)
+  const int64_t ahead = std::min(p.length, std::max<int64_t>(0, first + span));
+  const int64_t ahead_end = std::max(ahead, std::min<int64_t>(p.length, first + L * p.hop + span));
+  const int64_t ahead_lines = (ahead_end - ahead + 15) / 16;
+  int64_t next_line = 0, line_credit = 0;
   V peak = V{} - INFINITY;
   I bad = {};
   for (int band = 0; band < p.n_mels; ++band) {
+    for (line_credit += ahead_lines; line_credit >= p.n_mels; line_credit -= p.n_mels, ++next_line) {
+      __builtin_prefetch(x + ahead + 16 * next_line, 0, 2);
+    }
     V acc = bands[band];
     if (fast_db) {
       // factor * log10(max(amin, s)); NaN/inf marked NaN so the second pass rejects them.
@@ -389,8 +388,8 @@ inline void fft_rows(const FftPlan& plan, const float* in, float* out, int64_t r
                                           reinterpret_cast<V*>(v.data));
     for (int k = 0; k < n; ++k) {
       for (int l = 0; l < lanes; ++l) {
-        out[2 * ((r0 + l) * n + k)] = z.re[plan.out_pos()[k]][l];
-        out[2 * ((r0 + l) * n + k) + 1] = z.im[plan.out_pos()[k]][l];
+        out[2 * ((r0 + l) * n + k)] = z.re[k][l];
+        out[2 * ((r0 + l) * n + k) + 1] = z.im[k][l];
       }
     }
   }
