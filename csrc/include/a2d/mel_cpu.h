@@ -131,7 +131,7 @@ struct BlockStats {
 
 // Mel power (or magnitude), in dB units when to_db, of frames [f0, f0 + L) of one signal, written
 // to out (n_mels, frames).
-template <int L>
+template <int L, int Regs>
 inline BlockStats mel_block(const MelParams& p, const MelPlan& mp, const float* window,
                       const MelFilters& filters, const float* x, int64_t f0, float* out,
                       MelScratch<L>& s) {
@@ -156,7 +156,7 @@ inline BlockStats mel_block(const MelParams& p, const MelPlan& mp, const float* 
   load_frames<L>(src, p.hop, window, n, plan.in_pos().data(), s.re.data, s.im.data);
   V* const vre = reinterpret_cast<V*>(s.re.data);
   V* const vim = reinterpret_cast<V*>(s.im.data);
-  const FftResult<L> z = fft_forward<L>(plan, vre, vim, reinterpret_cast<V*>(s.wre.data),
+  const FftResult<L> z = fft_forward<L, Regs>(plan, vre, vim, reinterpret_cast<V*>(s.wre.data),
                                         reinterpret_cast<V*>(s.wim.data),
                                         reinterpret_cast<V*>(s.v.data));
   const V* zr = z.re;
@@ -269,7 +269,7 @@ A2D_MULTIVERSION
 inline BlockStats mel_block8(const MelParams& p, const MelPlan& mp, const float* window,
                        const MelFilters& filters, const float* x, int64_t f0, float* out,
                        MelScratch<8>& s) {
-  return mel_block<8>(p, mp, window, filters, x, f0, out, s);
+  return mel_block<8, 16>(p, mp, window, filters, x, f0, out, s);
 }
 
 #if A2D_HAVE_V4
@@ -277,7 +277,7 @@ A2D_TARGET_V4
 inline BlockStats mel_block16(const MelParams& p, const MelPlan& mp, const float* window,
                         const MelFilters& filters, const float* x, int64_t f0, float* out,
                         MelScratch<16>& s) {
-  return mel_block<16>(p, mp, window, filters, x, f0, out, s);
+  return mel_block<16, 32>(p, mp, window, filters, x, f0, out, s);
 }
 #endif
 
@@ -363,7 +363,7 @@ inline int resolve_lanes(int lanes) {
 
 // Complex FFT of `rows` signals of length n, interleaved complex64 in and out, through the same
 // plan and kernels as the mel driver (test hook for the transform alone).
-template <int L>
+template <int L, int Regs>
 inline void fft_rows(const FftPlan& plan, const float* in, float* out, int64_t rows) {
   using V = typename Lanes<L>::V;
   const int n = plan.size();
@@ -383,7 +383,7 @@ inline void fft_rows(const FftPlan& plan, const float* in, float* out, int64_t r
       vre[plan.in_pos()[i]] = a;
       vim[plan.in_pos()[i]] = b;
     }
-    const FftResult<L> z = fft_forward<L>(plan, vre, vim, reinterpret_cast<V*>(wre.data),
+    const FftResult<L> z = fft_forward<L, Regs>(plan, vre, vim, reinterpret_cast<V*>(wre.data),
                                           reinterpret_cast<V*>(wim.data),
                                           reinterpret_cast<V*>(v.data));
     for (int k = 0; k < n; ++k) {
@@ -397,13 +397,13 @@ inline void fft_rows(const FftPlan& plan, const float* in, float* out, int64_t r
 
 A2D_MULTIVERSION
 inline void fft_rows8(const FftPlan& plan, const float* in, float* out, int64_t rows) {
-  fft_rows<8>(plan, in, out, rows);
+  fft_rows<8, 16>(plan, in, out, rows);
 }
 
 #if A2D_HAVE_V4
 A2D_TARGET_V4
 inline void fft_rows16(const FftPlan& plan, const float* in, float* out, int64_t rows) {
-  fft_rows<16>(plan, in, out, rows);
+  fft_rows<16, 32>(plan, in, out, rows);
 }
 #endif
 
