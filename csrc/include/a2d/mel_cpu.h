@@ -164,16 +164,17 @@ inline BlockStats mel_block(const MelParams& p, const MelPlan& mp, const float* 
   V* pw = reinterpret_cast<V*>(s.power.data);
   // This block's output, L floats in each band's row (two cache lines when unaligned), is
   // prefetched for writing while the power spectrum is formed: the stores would otherwise wait on
-  // memory. (Issued earlier, during the load, the lines no longer help: measured.)
-  // Bands go out at the rate n_mels per n_bins bins (Bresenham), so all are issued by the end.
+  // memory. Step k of the loop below hints band k n_mels / steps (fixed point, no branches), so
+  // the hints are spread over the whole loop. (Issued during the load, or all in the first
+  // steps, they are lost; a running credit costs more in branch mispredictions: measured.)
   const int valid = static_cast<int>(std::min<int64_t>(L, p.frames - f0));
-  int next_band = 0, credit = 0;
-  auto prefetch_output = [&]() {
-    for (credit += p.n_mels; credit >= p.n_bins; credit -= p.n_bins, ++next_band) {
-      float* dst = out + static_cast<int64_t>(next_band) * p.frames + f0;
-      __builtin_prefetch(dst, 1, 3);
-      __builtin_prefetch(dst + valid - 1, 1, 3);
-    }
+  const int steps = even ? plan.size() / 2 + 1 : p.n_bins;
+  const uint64_t band_step = ((static_cast<uint64_t>(p.n_mels) << 32) + steps - 1) / steps;
+  // (The hints are issued in the loops themselves: GCC drops a function or lambda whose only
+  // effect is a prefetch.)
+  auto output_row = [&](int k) {
+    const int band = std::min(p.n_mels - 1, static_cast<int>((k * band_step) >> 32));
+    return out + static_cast<int64_t>(band) * p.frames + f0;
   };
   // Spectrum scale folded into the band sums below (a power of two, so exact).
   float scale = 1.0f;
@@ -185,7 +186,9 @@ inline BlockStats mel_block(const MelParams& p, const MelPlan& mp, const float* 
     // 2 X[m-k] = (S.re - P) + i (Q - S.im), so each pair is one set of loads and products.
     const int m = plan.size();
     for (int k = 0; 2 * k <= m; ++k) {
-      prefetch_output();
+      const float* row = output_row(k);
+      __builtin_prefetch(row, 1, 3);
+      __builtin_prefetch(row + valid - 1, 1, 3);
       const int b = k == 0 ? 0 : m - k;
       const V ar = zr[k], ai = zi[k], br = zr[b], bi = zi[b];
       const float wr = mp.post_re[k], wi = mp.post_im[k];
@@ -195,13 +198,14 @@ inline BlockStats mel_block(const MelParams& p, const MelPlan& mp, const float* 
       const V xr = sr + pp, xi = si + qq, yr = sr - pp, yi = qq - si;
       pw[k] = xr * xr + xi * xi;
       if (2 * k == m) continue;  // bin m / 2 pairs with itself
-      prefetch_output();
       pw[m - k] = yr * yr + yi * yi;
     }
     scale = p.magnitude ? 0.5f : 0.25f;
   } else {
     for (int k = 0; k < p.n_bins; ++k) {
-      prefetch_output();
+      const float* row = output_row(k);
+      __builtin_prefetch(row, 1, 3);
+      __builtin_prefetch(row + valid - 1, 1, 3);
       pw[k] = zr[k] * zr[k] + zi[k] * zi[k];
     }
   }
@@ -228,12 +232,12 @@ inline BlockStats mel_block(const MelParams& p, const MelPlan& mp, const float* 
   const int64_t ahead = std::min(p.length, std::max<int64_t>(0, first + span));
   const int64_t ahead_end = std::max(ahead, std::min<int64_t>(p.length, first + L * p.hop + span));
   const int64_t ahead_lines = (ahead_end - ahead + 15) / 16;
-  int64_t next_line = 0, line_credit = 0;
+  const int64_t per_band = (ahead_lines + p.n_mels - 1) / p.n_mels;  // a fixed count per band
   V peak = V{} - INFINITY;
   I bad = {};
   for (int band = 0; band < p.n_mels; ++band) {
-    for (line_credit += ahead_lines; line_credit >= p.n_mels; line_credit -= p.n_mels, ++next_line) {
-      __builtin_prefetch(x + ahead + 16 * next_line, 0, 2);
+    for (int64_t j = band * per_band; j < (band + 1) * per_band; ++j) {
+      if (j < ahead_lines) __builtin_prefetch(x + ahead + 16 * j, 0, 2);
     }
     V acc = bands[band];
     if (fast_db) {
