@@ -325,21 +325,30 @@ inline void odd_outputs(const OddTables& t, int k, const V* xr, const V* xi, int
   if (DC) yr[y(0)] = y0r, yi[y(0)] = y0i;
 }
 
-// Tiles of MR outputs from k on, then narrower tiles for the rest; the first tile run (dc) also
-// forms y_0.
+// One tile of `size` (1 .. MR) outputs from k; dc: it also forms y_0.
 template <int MR, int L, class Y, class V = typename Lanes<L>::V>
-inline void odd_tiles(const OddTables& t, int k, bool dc, const V* xr, const V* xi, int xs, V* yr,
-                      V* yi, Y y) {
-  for (; k + MR - 1 <= t.h; k += MR) {
-    if (dc) {
-      odd_outputs<MR, true, L>(t, k, xr, xi, xs, yr, yi, y);
-    } else {
-      odd_outputs<MR, false, L>(t, k, xr, xi, xs, yr, yi, y);
-    }
-    dc = false;
-  }
+inline void odd_tile_of(int size, bool dc, const OddTables& t, int k, const V* xr, const V* xi,
+                        int xs, V* yr, V* yi, Y y) {
   if constexpr (MR > 1) {
-    if (k <= t.h) odd_tiles<MR - 1, L>(t, k, dc, xr, xi, xs, yr, yi, y);
+    if (size < MR) return odd_tile_of<MR - 1, L>(size, dc, t, k, xr, xi, xs, yr, yi, y);
+  }
+  if (dc) {
+    odd_outputs<MR, true, L>(t, k, xr, xi, xs, yr, yi, y);
+  } else {
+    odd_outputs<MR, false, L>(t, k, xr, xi, xs, yr, yi, y);
+  }
+}
+
+// Tiles of at most MR outputs covering k = 1 .. h, as even as possible (h = 9, MR = 4: 3 + 3 + 3
+// rather than 4 + 4 + 1, whose lone row pays 4 loads and 4 adds per 4 multiply-adds).
+template <int MR, int L, class Y, class V = typename Lanes<L>::V>
+inline void odd_tiles(const OddTables& t, const V* xr, const V* xi, int xs, V* yr, V* yi, Y y) {
+  const int tiles = (t.h + MR - 1) / MR, base = t.h / tiles, extra = t.h % tiles;
+  int k = 1;
+  for (int i = 0; i < tiles; ++i) {
+    const int size = base + (i < extra ? 1 : 0);
+    odd_tile_of<MR, L>(size, i == 0, t, k, xr, xi, xs, yr, yi, y);
+    k += size;
   }
 }
 
@@ -418,7 +427,7 @@ inline void odd_dft(const OddTables& t, const V* xr, const V* xi, int xs, V* yr,
     }
     return;
   }
-  odd_tiles<odd_tile<Regs>(), L>(t, 1, true, xr, xi, xs, yr, yi, y);
+  odd_tiles<odd_tile<Regs>(), L>(t, xr, xi, xs, yr, yi, y);
 }
 
 // Radix 2 or 4 DFT with optional twiddles (tw_r multiplies x_r), same conventions as odd_dft.
