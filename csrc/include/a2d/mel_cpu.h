@@ -216,7 +216,7 @@ inline BlockStats mel_block(const MelParams& p, const MelPlan& mp, const float* 
   }
   // amin below the smallest normal float needs the exact libm log (subnormals, zero).
   const bool fast_db = p.to_db && p.amin >= 1.17549435e-38f;
-  const float log_factor = db_factor(p) * 0.434294481903252f;
+  const ScaledLog log10_db(db_factor(p) * 0.434294481903252f);  // factor * log10(s)
   // Band sums first (independent chains, overlapped by the CPU), then the logs in a second loop.
   V* bands = reinterpret_cast<V*>(s.bands.data);
   for (int band = 0; band < p.n_mels; ++band) {
@@ -240,16 +240,14 @@ inline BlockStats mel_block(const MelParams& p, const MelPlan& mp, const float* 
       if (j < ahead_lines) __builtin_prefetch(x + ahead + 16 * j, 0, 2);
     }
     V acc = bands[band];
+    // NaN/inf band sums (from NaN/inf audio) flag the block; its outputs are then unspecified.
+    bad |= (acc - acc) != 0.0f;
     if (fast_db) {
-      // factor * log10(max(amin, s)); NaN/inf marked NaN so the second pass rejects them.
-      const I nonfinite = (acc - acc) != 0.0f;
-      const V floored = acc > p.amin ? acc : V{} + p.amin;
-      const V db = log_lanes<V, I>(floored) * log_factor;
-      acc = nonfinite ? V{} + NAN : db;
+      // factor * log10(max(amin, s))
+      acc = scaled_log_lanes<V, I>(acc > p.amin ? acc : V{} + p.amin, log10_db);
     } else if (p.to_db) {
       for (int l = 0; l < L; ++l) acc[l] = db_factor(p) * std::log10(std::max(acc[l], p.amin));
     }
-    bad |= (acc - acc) != 0.0f;
     peak = acc > peak ? acc : peak;
     float* dst = out + band * p.frames + f0;
     if (valid == L) {
