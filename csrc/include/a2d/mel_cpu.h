@@ -1,6 +1,7 @@
 // CPU log-mel driver: frames of one signal are processed L at a time (one SIMD lane per frame)
 // through window -> real FFT -> power -> sparse mel product -> log, spread over threads by
-// (signal x frame block); then a second pass per signal takes the max and converts to dB.
+// signal (or slices of signals when there are few); each block reports its peak and whether it
+// saw NaN/inf, and the dB reference / top_db clip is applied per signal once its peak is known.
 // L = 16 on CPUs with AVX-512 (x86-64-v4), else L = 8 (an AVX2+FMA clone and a portable one).
 #pragma once
 
@@ -133,8 +134,8 @@ struct BlockStats {
 // to out (n_mels, frames).
 template <int L, int Regs>
 inline BlockStats mel_block(const MelParams& p, const MelPlan& mp, const float* window,
-                      const MelFilters& filters, const float* x, int64_t f0, float* out,
-                      MelScratch<L>& s) {
+                            const MelFilters& filters, const float* x, int64_t f0, float* out,
+                            MelScratch<L>& s) {
   using V = typename Lanes<L>::V;
   using I = typename Lanes<L>::I;
   const FftPlan& plan = mp.fft;
@@ -156,9 +157,9 @@ inline BlockStats mel_block(const MelParams& p, const MelPlan& mp, const float* 
   load_frames<L>(src, p.hop, window, n, plan.in_pos().data(), s.re.data, s.im.data);
   V* const vre = reinterpret_cast<V*>(s.re.data);
   V* const vim = reinterpret_cast<V*>(s.im.data);
-  const FftResult<L> z = fft_forward<L, Regs>(plan, vre, vim, reinterpret_cast<V*>(s.wre.data),
-                                        reinterpret_cast<V*>(s.wim.data),
-                                        reinterpret_cast<V*>(s.v.data));
+  const FftResult<L> z =
+      fft_forward<L, Regs>(plan, vre, vim, reinterpret_cast<V*>(s.wre.data),
+                           reinterpret_cast<V*>(s.wim.data), reinterpret_cast<V*>(s.v.data));
   const V* zr = z.re;
   const V* zi = z.im;
   V* pw = reinterpret_cast<V*>(s.power.data);
@@ -269,16 +270,16 @@ inline BlockStats mel_block(const MelParams& p, const MelPlan& mp, const float* 
 // the threads' lambdas (compiled for the baseline ISA) only dispatch.
 A2D_MULTIVERSION
 inline BlockStats mel_block8(const MelParams& p, const MelPlan& mp, const float* window,
-                       const MelFilters& filters, const float* x, int64_t f0, float* out,
-                       MelScratch<8>& s) {
+                             const MelFilters& filters, const float* x, int64_t f0, float* out,
+                             MelScratch<8>& s) {
   return mel_block<8, 16>(p, mp, window, filters, x, f0, out, s);
 }
 
 #if A2D_HAVE_V4
 A2D_TARGET_V4
 inline BlockStats mel_block16(const MelParams& p, const MelPlan& mp, const float* window,
-                        const MelFilters& filters, const float* x, int64_t f0, float* out,
-                        MelScratch<16>& s) {
+                              const MelFilters& filters, const float* x, int64_t f0, float* out,
+                              MelScratch<16>& s) {
   return mel_block<16, 32>(p, mp, window, filters, x, f0, out, s);
 }
 #endif
@@ -307,8 +308,9 @@ inline bool mel_blocks(const MelParams& p, const MelPlan& mp, const float* windo
   const int64_t blocks = (p.frames + L - 1) / L;
   const int64_t per_signal = static_cast<int64_t>(p.n_mels) * p.frames;
   // Units per signal: 1 when signals >= 4 threads, else enough for about 4 units per thread.
-  const int64_t slices = std::min<int64_t>(
-      blocks, std::max<int64_t>(1, (4 * static_cast<int64_t>(num_threads) + signals - 1) / signals));
+  const int64_t want = 4 * static_cast<int64_t>(num_threads);
+  const int64_t slices =
+      std::min<int64_t>(blocks, std::max<int64_t>(1, (want + signals - 1) / signals));
   const int64_t per_slice = (blocks + slices - 1) / slices;
   const int64_t units = signals * slices;
   std::vector<BlockStats> stats(static_cast<size_t>(units));
@@ -385,9 +387,9 @@ inline void fft_rows(const FftPlan& plan, const float* in, float* out, int64_t r
       vre[plan.in_pos()[i]] = a;
       vim[plan.in_pos()[i]] = b;
     }
-    const FftResult<L> z = fft_forward<L, Regs>(plan, vre, vim, reinterpret_cast<V*>(wre.data),
-                                          reinterpret_cast<V*>(wim.data),
-                                          reinterpret_cast<V*>(v.data));
+    const FftResult<L> z =
+        fft_forward<L, Regs>(plan, vre, vim, reinterpret_cast<V*>(wre.data),
+                             reinterpret_cast<V*>(wim.data), reinterpret_cast<V*>(v.data));
     for (int k = 0; k < n; ++k) {
       for (int l = 0; l < lanes; ++l) {
         out[2 * ((r0 + l) * n + k)] = z.re[k][l];

@@ -16,8 +16,8 @@ typedef float lanes16 __attribute__((vector_size(64), aligned(4)));
 typedef int32_t ilanes16 __attribute__((vector_size(64), aligned(4)));
 constexpr int kLanes = 8;
 
-// Lanes<L>::V / ::I name the vector types by lane count. (Explicit specialisations: a vector typedef
-// passed as a template argument directly would lose its aligned(4) attribute.)
+// Lanes<L>::V / ::I name the vector types by lane count. (Explicit specialisations: a vector
+// typedef passed as a template argument directly would lose its aligned(4) attribute.)
 template <int L>
 struct Lanes;
 template <>
