@@ -2,8 +2,10 @@
 // the math lives in headers under csrc/include/a2d/.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include <cmath>
+#include <complex>
 #include <cstdint>
 #include <string>
 
@@ -34,11 +36,40 @@ py::array checked(const py::array& a, const char* name, int ndim) {
   return a;
 }
 
+// lanes: 0 (the widest SIMD kernel this CPU runs) or one of a2d::simd_lane_options().
+void check_lanes(int lanes) {
+  if (lanes == 0) return;
+  for (int o : a2d::simd_lane_options()) {
+    if (o == lanes) return;
+  }
+  throw py::value_error("lanes must be 0 or one of " + py::str(py::cast(a2d::simd_lane_options()))
+                                                           .cast<std::string>() +
+                        " on this CPU, got " + std::to_string(lanes));
+}
+
+// Complex FFT of each row of x (rows, n) complex64 with the mel kernel's own transform (a test
+// hook: the transform is otherwise only reachable through the spectrogram).
+py::array fft(const py::array& x, int lanes) {
+  if (!py::isinstance<py::array_t<std::complex<float>>>(x) || !(x.flags() & py::array::c_style) ||
+      x.ndim() != 2) {
+    throw py::value_error("x must be a C-contiguous complex64 array of shape (rows, n)");
+  }
+  if (x.shape(1) < 1) throw py::value_error("x must have at least one column");
+  check_lanes(lanes);
+  py::array_t<std::complex<float>> out({x.shape(0), x.shape(1)});
+  {
+    py::gil_scoped_release release;
+    a2d::fft_cpu(static_cast<const float*>(x.data()), reinterpret_cast<float*>(out.mutable_data()),
+                 x.shape(0), static_cast<int>(x.shape(1)), lanes);
+  }
+  return out;
+}
+
 void mel_spectrogram(const py::array& audio, py::array& out, const py::array& window,
                      const py::array& start, const py::array& len, const py::array& offset,
                      const py::array& weights, int hop, bool center, const std::string& pad_mode,
                      bool magnitude, bool to_db, py::object ref, float amin, py::object top_db,
-                     int num_threads) {
+                     int num_threads, int lanes) {
   checked<float>(audio, "audio", 2);
   checked<float>(out, "out", 3);
   checked<float>(window, "window", 1);
@@ -86,12 +117,13 @@ void mel_spectrogram(const py::array& audio, py::array& out, const py::array& wi
   p.amin = amin;
   p.top_db = top_db.is_none() ? -1.0f : top_db.cast<float>();
   const a2d::MelFilters filters{s, l, o, static_cast<const float*>(weights.data())};
+  check_lanes(lanes);
   bool finite = true;
   {
     py::gil_scoped_release release;
     finite = a2d::mel_spectrogram_cpu(p, static_cast<const float*>(window.data()), filters,
                                       static_cast<const float*>(audio.data()), audio.shape(0),
-                                      static_cast<float*>(out.mutable_data()), num_threads);
+                                      static_cast<float*>(out.mutable_data()), num_threads, lanes);
   }
   if (!finite) {
     throw py::value_error("audio contains NaN or infinite samples; clean or reject the input");
@@ -145,7 +177,13 @@ PYBIND11_MODULE(_core, m) {
         py::arg("start"), py::arg("len"), py::arg("offset"), py::arg("weights"), py::arg("hop"),
         py::arg("center"), py::arg("pad_mode"), py::arg("magnitude"), py::arg("to_db"),
         py::arg("ref"), py::arg("amin"), py::arg("top_db"), py::arg("num_threads"),
-        "Log-mel of audio (signals, T) float32 into out (signals, n_mels, frames); GIL released.");
+        py::arg("lanes") = 0,
+        "Log-mel of audio (signals, T) float32 into out (signals, n_mels, frames); GIL released. "
+        "lanes: SIMD width (frames per vector) to use, 0 for the widest this CPU runs.");
+  m.def("simd_lanes", &a2d::simd_lane_options,
+        "The SIMD widths (frames per vector) the mel kernel can use on this CPU, widest first.");
+  m.def("_fft", &fft, py::arg("x"), py::arg("lanes") = 0,
+        "Test hook: complex FFT of each row of x (rows, n) complex64 with the mel kernel's FFT.");
   m.def("ode_sample", &ode_sample, py::arg("velocity"), py::arg("x"), py::arg("xin"),
         py::arg("tin"), py::arg("method"), py::arg("steps"), py::arg("t0"), py::arg("t1"),
         py::arg("guidance_weight"), py::arg("num_threads") = 0,
