@@ -8,8 +8,11 @@ from typing import Literal
 
 import pytest
 
+from a2d._resources import configs_dir
 from a2d.config import parse_overrides, resolve, to_dict
 from a2d.errors import ConfigError
+from a2d.generate import GenerateConfig
+from a2d.train.config import resolve_config
 
 
 @dataclass
@@ -67,3 +70,20 @@ def test_missing_and_malformed_yaml(tmp_path: Path) -> None:
     lst.write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match="mapping at the top level"):
         resolve(Cfg, path=lst)
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted((configs_dir() / "generate").glob("*.yaml"))
+    + sorted((configs_dir() / "train").glob("*.yaml")),
+    ids=lambda p: f"{p.parent.name}/{p.name}",
+)
+def test_every_shipped_config_resolves(path: Path) -> None:
+    if path.parent.name == "generate":
+        cfg = resolve(GenerateConfig, path=path, values={"out": "data/x"})
+        assert cfg.synth and cfg.num_samples > 0
+    else:
+        preset = path.stem if path.stem in ("tiny", "small", "paper") else "small"
+        extra = None if path.stem == preset else path
+        cfg = resolve_config(preset=preset, config=extra, values={"model": "flow", "data": "d"})
+        assert cfg.train.steps > 0
