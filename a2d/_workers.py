@@ -2,8 +2,13 @@
 
 Runs in worker processes (local pool or Ray tasks) and, with ``workers=0``, in the caller. Each
 process creates its synth backend once (:func:`_backend`) and reuses it for every row of every
-shard it is given. A shard is written to ``shard-XXXXX.h5.tmp`` and renamed to its final name only
-when complete and flushed, so a killed run never leaves a partial shard under a final name.
+shard it is given. A shard is written to ``shard-XXXXX.h5.tmp-<pid>`` and renamed to its final name
+only when complete and flushed, so a killed run never leaves a partial shard under a final name, and
+two processes never write one file (shards are deterministic, so the last rename wins harmlessly).
+
+A local worker whose parent process died (the main process killed alone, e.g. ``kill -9 PID`` or
+the OOM killer) stops after its current block of rows and removes its temp file, instead of
+rendering on as an orphan beside the run that resumes the dataset.
 """
 
 from __future__ import annotations
@@ -91,13 +96,20 @@ class _GuardedFile(io.FileIO):
 
 _BACKEND: tuple[tuple[Any, ...], SynthBackend] | None = None
 _PROGRESS: Any = None
+_PARENT: int | None = None
+
+
+class ParentGone(Exception):
+    """The process that started this worker has died; the worker's shard is abandoned."""
 
 
 def init_worker(progress_queue: Any = None, native_threads: int = 0) -> None:
-    """Pool initializer: remember where to send progress ``(rows, attempts, rejected)``; cap the
-    native kernels' threads (the worker processes share the cores; 0 leaves it alone)."""
-    global _PROGRESS
+    """Pool initializer: remember where to send progress ``(rows, attempts, rejected)`` and which
+    process is the parent; cap the native kernels' threads (the worker processes share the cores;
+    0 leaves it alone)."""
+    global _PROGRESS, _PARENT
     _PROGRESS = progress_queue
+    _PARENT = os.getppid()
     if native_threads > 0:
         os.environ["A2D_NUM_THREADS"] = str(native_threads)
 
@@ -190,7 +202,7 @@ def write_shard(
     backend = _backend(job)
     gate = LoudnessGate(job.min_loudness, job.render.sample_rate)
     final = Path(job.out) / shard_name(job.index)
-    tmp = final.with_name(final.name + ".tmp")
+    tmp = final.with_name(f"{final.name}.tmp-{os.getpid()}")
     attempts = rejected = 0
     fh = None
     try:
@@ -236,6 +248,10 @@ def write_shard(
                     break
                 if report is not None:
                     report(b1 - b0, block_att, block_rej)
+                if _PARENT is not None and os.getppid() != _PARENT:
+                    raise ParentGone(
+                        f"the generate process {_PARENT} died; shard {job.index} dropped"
+                    )
             f.attrs.update(
                 first_row=job.first_row,
                 rows=job.rows,
@@ -263,10 +279,14 @@ def write_shard(
         raise OutputError(
             f"cannot write {str(final)!r}: {exc}; check the folder's permissions and space"
         ) from None
-    except BaseException:
+    except BaseException as exc:
         if fh is not None:
             fh.close()
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, ParentGone):
+            # Nobody waits for this worker: its result pipe has no reader and its task queue no
+            # writer, so leave now rather than block forever holding a synth.
+            os._exit(1)
         raise
     return ShardResult(
         index=job.index,

@@ -324,7 +324,8 @@ def _plan_jobs(
         if k % config.num_shards != config.shard_index:
             continue
         final = out / entry["file"]
-        Path(str(final) + ".tmp").unlink(missing_ok=True)  # left by a killed run
+        for tmp in out.glob(f"{entry['file']}.tmp*"):  # left by a killed run
+            tmp.unlink(missing_ok=True)
         if final.exists():
             if _shard_ok(final, entry, config, spec):
                 existing.append(entry)

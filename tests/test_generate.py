@@ -85,7 +85,7 @@ def test_sigkill_then_resume_gives_exactly_the_clean_rows(clean, tmp_path: Path)
     try:
         while time.monotonic() < deadline and proc.poll() is None:
             done = list(out.glob("shard-*.h5")) if out.exists() else []
-            if len(done) >= 2 and list(out.glob("*.tmp")):
+            if len(done) >= 2 and list(out.glob("*.tmp*")):
                 break
             time.sleep(0.01)
         assert proc.poll() is None, "the run ended before it could be killed"
@@ -98,7 +98,7 @@ def test_sigkill_then_resume_gives_exactly_the_clean_rows(clean, tmp_path: Path)
     resumed = subprocess.run(args, capture_output=True, text=True, timeout=120)
     assert resumed.returncode == 0, resumed.stderr
     assert "already there" in resumed.stdout
-    assert not list(out.glob("*.tmp"))
+    assert not list(out.glob("*.tmp*"))
     got = _all(out)
     np.testing.assert_array_equal(got["row"], np.arange(40))
     np.testing.assert_array_equal(got["params"], ref["params"])
@@ -203,6 +203,54 @@ def test_dotted_overrides_set_any_config_key(capsys, tmp_path: Path) -> None:
     assert not (tmp_path / "x").exists()
 
 
+def _children(pid: int) -> set[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return {int(x) for x in path.read_text().split()} if path.exists() else set()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
+def test_workers_of_a_killed_main_process_stop_and_the_rerun_is_clean(
+    clean, tmp_path: Path
+) -> None:
+    """kill -9 of the main process alone (as the OOM killer does): its workers must not render on
+    as orphans beside the resumed run, nor leave temp files."""
+    _, ref = clean
+    out = tmp_path / "ds"
+    args = _cli("--synth", "vital_simple", "--num-samples", "40", "--out", str(out),
+                "--shard-size", "20", "--workers", "2", "--seed", "5", "--duration", "0.5",
+                "--block_rows", "2")  # fmt: skip
+    proc = subprocess.Popen(
+        args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (out.exists() and list(out.glob("*.tmp*"))):
+            assert proc.poll() is None, "the run ended before it could be killed"
+            time.sleep(0.01)
+        workers = _children(proc.pid)
+        os.kill(proc.pid, signal.SIGKILL)  # the main process only
+        proc.wait()
+        assert workers, "no worker processes to watch"
+        deadline = time.monotonic() + 30
+        while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(_alive(w) for w in workers), "orphaned workers kept running"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+    assert not list(out.glob("*.tmp*")) and not list(out.glob("shard-*.h5"))
+    resumed = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    np.testing.assert_array_equal(_all(out)["params"], ref["params"])
+
+
 def _limit_file_size() -> None:
     """Child: files may not grow beyond 600 kB (EFBIG), like a nearly full disk."""
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
@@ -218,7 +266,7 @@ def test_full_disk_stops_cleanly_and_resumes(tmp_path: Path) -> None:
     )
     assert full.returncode == ExitCode.OUTPUT, full.stderr
     assert "disk full" in full.stderr and "Traceback" not in full.stderr
-    assert not list(out.glob("*.tmp"))
+    assert not list(out.glob("*.tmp*"))
     for f in out.glob("shard-*.h5"):  # whatever was completed is intact
         with h5py.File(f) as h:
             assert h["row"].shape[0] == h.attrs["rows"]
