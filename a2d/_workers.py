@@ -24,6 +24,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from a2d._orphans import watch_parent
 from a2d.dataset import FIELD_DTYPES, shard_name
 from a2d.errors import OutputError, RenderError
 from a2d.features import MelSettings
@@ -97,6 +98,7 @@ class _GuardedFile(io.FileIO):
 _BACKEND: tuple[tuple[Any, ...], SynthBackend] | None = None
 _PROGRESS: Any = None
 _PARENT: int | None = None
+_BUSY = False
 
 
 class ParentGone(Exception):
@@ -109,7 +111,9 @@ def init_worker(progress_queue: Any = None, native_threads: int = 0) -> None:
     0 leaves it alone)."""
     global _PROGRESS, _PARENT
     _PROGRESS = progress_queue
-    _PARENT = os.getppid()
+    # Between shards the watcher ends an orphaned worker; inside one, write_shard checks after
+    # every block, so that it can remove its temp file first.
+    _PARENT = watch_parent(busy=lambda: _BUSY)
     if native_threads > 0:
         os.environ["A2D_NUM_THREADS"] = str(native_threads)
 
@@ -195,6 +199,15 @@ def write_shard(
     :raises OutputError: the disk is full or the folder unwritable (the temp file is removed).
     :raises RenderError: a row stayed below the loudness gate for ``max_attempts`` draws.
     """
+    global _BUSY
+    _BUSY = True
+    try:
+        return _write_shard(job, progress)
+    finally:
+        _BUSY = False
+
+
+def _write_shard(job: ShardJob, progress: Callable[[int, int, int], None] | None) -> ShardResult:
     import time
 
     t0 = time.perf_counter()

@@ -20,6 +20,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from a2d._orphans import watch_parent
 from a2d.errors import RenderError
 from a2d.spec import ParamSpec
 from a2d.synth import RenderSettings, SynthBackend, backend_class
@@ -31,6 +32,7 @@ def _init_worker(
     cls: type[SynthBackend], spec: ParamSpec, settings: RenderSettings, options: dict[str, Any]
 ) -> None:
     global _BACKEND
+    watch_parent()  # a killed caller must not leave workers holding synths
     os.environ["A2D_NUM_THREADS"] = "1"
     _BACKEND = cls(spec, settings, **options)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -74,3 +75,50 @@ def test_a2d_num_threads_must_be_a_count(monkeypatch) -> None:
         mel_spectrogram(audio, 22050)
     monkeypatch.delenv("A2D_NUM_THREADS")
     np.testing.assert_array_equal(mel_spectrogram(audio, 22050), one)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+CALLER = """
+import os, sys, time
+from a2d.plugins import get_spec
+from a2d.synth import RenderSettings
+from a2d.synth_pool import SynthPool
+if __name__ == "__main__":
+    pool = SynthPool(get_spec("vital_simple"), RenderSettings(duration=0.5), workers=2)
+    for f in pool._warmup:
+        f.result()
+    print(os.getpid(), flush=True)
+    time.sleep(120)
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="needs Linux /proc")
+def test_workers_leave_when_their_caller_is_killed(tmp_path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "caller.py"
+    script.write_text(CALLER)
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        pid = int(proc.stdout.readline())
+        kids = {int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
+        os.kill(pid, signal.SIGKILL)
+        proc.wait()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and any(_alive(k) for k in kids):
+            time.sleep(0.1)
+        assert kids and not any(_alive(k) for k in kids), "workers outlived their caller"
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
