@@ -2,7 +2,7 @@
 
 Runs in worker processes (local pool or Ray tasks) and, with ``workers=0``, in the caller. Each
 process creates its synth backend once (:func:`_backend`) and reuses it for every row of every
-shard it is given. A shard is written to ``shard-XXXXX.h5.tmp-<pid>`` and renamed to its final name
+shard it is given. A shard is written to ``shard-<index>.h5.tmp-<pid>`` and renamed to its final name
 only when complete and flushed, so a killed run never leaves a partial shard under a final name, and
 two processes never write one file (shards are deterministic, so the last rename wins harmlessly).
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -26,6 +27,31 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         from a2d import _native
 
         _native.core()  # raises NativeBackendError if the extension did not build
+
+
+class Procs:
+    """Linux /proc views of processes, for tests that kill a parent and watch its children."""
+
+    @staticmethod
+    def children(pid: int) -> set[int]:
+        path = Path(f"/proc/{pid}/task/{pid}/children")
+        return {int(x) for x in path.read_text().split()} if path.exists() else set()
+
+    @staticmethod
+    def alive(pid: int) -> bool:
+        """Running or sleeping; a zombie (dead, not yet reaped) counts as gone."""
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return False
+        return state != "Z"
+
+
+@pytest.fixture
+def procs() -> type[Procs]:
+    if not Path("/proc/self/task").exists():
+        pytest.skip("needs Linux /proc to watch processes")
+    return Procs
 
 
 @pytest.fixture

@@ -203,22 +203,8 @@ def test_dotted_overrides_set_any_config_key(capsys, tmp_path: Path) -> None:
     assert not (tmp_path / "x").exists()
 
 
-def _children(pid: int) -> set[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return {int(x) for x in path.read_text().split()} if path.exists() else set()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
 def test_workers_of_a_killed_main_process_stop_and_the_rerun_is_clean(
-    clean, tmp_path: Path
+    clean, tmp_path: Path, procs
 ) -> None:
     """kill -9 of the main process alone (as the OOM killer does): its workers must not render on
     as orphans beside the resumed run, nor leave temp files."""
@@ -235,14 +221,14 @@ def test_workers_of_a_killed_main_process_stop_and_the_rerun_is_clean(
         while time.monotonic() < deadline and not (out.exists() and list(out.glob("*.tmp*"))):
             assert proc.poll() is None, "the run ended before it could be killed"
             time.sleep(0.01)
-        workers = _children(proc.pid)
+        workers = procs.children(proc.pid)
         os.kill(proc.pid, signal.SIGKILL)  # the main process only
         proc.wait()
         assert workers, "no worker processes to watch"
         deadline = time.monotonic() + 30
-        while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+        while any(procs.alive(w) for w in workers) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not any(_alive(w) for w in workers), "orphaned workers kept running"
+        assert not any(procs.alive(w) for w in workers), "orphaned workers kept running"
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
     assert not list(out.glob("*.tmp*")) and not list(out.glob("shard-*.h5"))

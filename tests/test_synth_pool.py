@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -77,14 +76,6 @@ def test_a2d_num_threads_must_be_a_count(monkeypatch) -> None:
     np.testing.assert_array_equal(mel_spectrogram(audio, 22050), one)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 CALLER = """
 import os, sys, time
 from a2d.plugins import get_spec
@@ -99,8 +90,7 @@ if __name__ == "__main__":
 """
 
 
-@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="needs Linux /proc")
-def test_workers_leave_when_their_caller_is_killed(tmp_path) -> None:
+def test_workers_leave_when_their_caller_is_killed(tmp_path, procs) -> None:
     import signal
     import subprocess
     import sys
@@ -111,13 +101,13 @@ def test_workers_leave_when_their_caller_is_killed(tmp_path) -> None:
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
     try:
         pid = int(proc.stdout.readline())
-        kids = {int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
+        kids = procs.children(pid)
         os.kill(pid, signal.SIGKILL)
         proc.wait()
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and any(_alive(k) for k in kids):
+        while time.monotonic() < deadline and any(procs.alive(k) for k in kids):
             time.sleep(0.1)
-        assert kids and not any(_alive(k) for k in kids), "workers outlived their caller"
+        assert kids and not any(procs.alive(k) for k in kids), "workers outlived their caller"
     finally:
         proc.kill()
         proc.wait()
