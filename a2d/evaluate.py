@@ -129,17 +129,21 @@ def nearest_neighbours(
     for start in range(0, len(train), chunk):
         block = train.read(start, min(start + chunk, len(train)), fields=("mel", "params"))
         d = torch.cdist(q, torch.from_numpy(_pool(block["mel"])))
-        n = d.shape[1]
+        n, kept = d.shape[1], best_d.shape[1]
         idx = torch.arange(start, start + n).expand(len(q), -1)
-        params = torch.from_numpy(block["params"].astype(np.float64)).expand(len(q), -1, -1)
-        d, i, p = (
-            torch.cat([best_d, d], 1),
-            torch.cat([best_i, idx], 1),
-            torch.cat([best_p, params], 1),
-        )
+        d, i = torch.cat([best_d, d], 1), torch.cat([best_i, idx], 1)
         order = torch.argsort(d, dim=1, stable=True)[:, :k]
         best_d, best_i = torch.gather(d, 1, order), torch.gather(i, 1, order)
-        best_p = torch.gather(p, 1, order[..., None].expand(-1, -1, p.shape[-1]))
+        # Parameters of the chosen rows only: from the kept set or from this chunk (no
+        # (Q, kept + n, width) tensor: that is hundreds of MB for wide specs).
+        chunk_p = torch.from_numpy(block["params"].astype(np.float64))
+        if kept:
+            width = chunk_p.shape[-1]
+            old = best_p.gather(1, order.clamp(max=kept - 1)[..., None].expand(-1, -1, width))
+            new = chunk_p[(order - kept).clamp(min=0)]
+            best_p = torch.where((order < kept)[..., None], old, new)
+        else:
+            best_p = chunk_p[order]
     rows, params = best_i.numpy(), best_p.numpy()
     if rows.shape[1] < k:
         pad = k - rows.shape[1]
