@@ -107,3 +107,9 @@ class NativeBackendError(A2DError):
     """The requested native implementation (cpp/cuda) is not available."""
 
     exit_code = ExitCode.NATIVE
+
+
+class PresetError(A2DError):
+    """A preset or synth state is not what the synth writes (wrong format, truncated, corrupt)."""
+
+    exit_code = ExitCode.DATA

@@ -1,32 +1,32 @@
-"""Surge XT base patches written by a2d: the XML patch and the VST3 component state around it.
+"""Edits a2d makes to Surge XT's own patch XML to build a spec's base patch.
 
 Modulation routings are not VST3 parameters, so the fixed routings of the Surge specs (LFO 1 ->
-filter 1 cutoff, LFO 2 -> filter 2 cutoff, LFO 3/4/5 -> osc 1/2/3 width, LFO 6 -> scene pitch)
-travel in a patch. Surge XT's VST3 component state is its raw patch: a ``patch_header``
-(``b"sub3"``, the XML size, six wavetable sizes, little-endian uint32) followed by the XML. This
-module writes a minimal XML with only the elements a2d needs (no factory patch is copied).
+filter 1 cutoff, LFO 2 -> filter 2 cutoff, LFO 3/4/5 -> osc 1/2/3 width, LFO 6 -> scene pitch,
+``SURGE_AND_ANCHOR_FACTS.md`` in the project's shared reference) travel in the patch. a2d does not
+write a patch from scratch: it takes the complete XML Surge itself saved (every parameter, with
+Surge's own attributes), and changes only what the base needs:
 
-Verified without the binary: the byte layout and XML shape against Surge's public source (patch
-header struct; ``<param type= value=><modrouting source= depth= /></param>``; storage names such
-as ``a_filter1_cutoff``, ``a_osc1_param3``; LFO storage indices start at 0; modulation source ids
-``ms_lfo1 = 17`` .. ``ms_lfo6 = 22``). NOT verified (needs the real plugin): that Surge keeps its
-defaults for elements missing from the XML, that ``a_osc1_param3`` is the Modern oscillator's
-width, the type id 8 for Modern, and the routing depths' units. The backend therefore sets module
-types through VST3 parameters after loading this state, and ``tests/test_surge.py`` (marker
-``surge``) checks that the routings are audible.
+- adds the routings (``<modrouting source= depth= muted= source_index= />`` inside the target
+  parameter's element; depth in the target's own units, as Surge stores it);
+- activates both filters and the waveshaper (``deactivated="0"`` on ``a_filter1_type``,
+  ``a_filter2_type``, ``a_ws_type``): Surge keeps a deactivated filter bypassed even when its type
+  is then set through the VST3 parameter, which silenced every filter parameter of the specs.
+
+Storage names (``a_filter1_cutoff``, ``a_osc1_param3``) and modulation source ids
+(``ms_lfo1 = 17`` .. ``ms_lfo6 = 22``) are Surge's (``SurgePatch.cpp``, ``ModulationSource.h``).
 """
 
 from __future__ import annotations
 
-import struct
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from xml.sax.saxutils import quoteattr
+
+from a2d.errors import PresetError
 
 #: Surge's ``modsources`` enum: ``ms_lfo1`` .. ``ms_lfo6`` (voice LFOs of the scene).
 LFO_SOURCE_IDS = {n: 16 + n for n in range(1, 7)}
-#: Surge's oscillator type id of "Modern" (``ot_modern``).
-OSC_TYPE_MODERN = 8
-PATCH_REVISION = 21
+#: Elements whose bypass ("deactivated") a2d clears in every base patch.
+ACTIVATE = ("a_filter1_type", "a_filter2_type", "a_ws_type")
 
 
 @dataclass(frozen=True)
@@ -39,8 +39,8 @@ class Routing:
     depth: float
 
 
-#: The fixed routings both Surge specs assume (see SURGE_AND_ANCHOR_FACTS.md). Depths are a2d's
-#: choice: the published depths are not part of the reference facts.
+#: The fixed routings both Surge specs assume. Depths are a2d's choice: the published depths are
+#: not part of the reference facts.
 BASE_ROUTINGS: tuple[Routing, ...] = (
     Routing(1, "a_filter1_cutoff", 24.0),
     Routing(2, "a_filter2_cutoff", 24.0),
@@ -51,41 +51,79 @@ BASE_ROUTINGS: tuple[Routing, ...] = (
 )
 
 
-def patch_xml(name: str = "a2d base", routings: tuple[Routing, ...] = BASE_ROUTINGS) -> str:
-    """A minimal Surge XML patch: Modern oscillators and the given routings."""
-    params: dict[str, list[Routing]] = {}
+def apply_base(
+    xml: str,
+    name: str,
+    routings: tuple[Routing, ...] = BASE_ROUTINGS,
+    activate: tuple[str, ...] = ACTIVATE,
+) -> str:
+    """Surge patch XML ``xml`` with the base edits: patch name, ``routings`` (replacing any
+    routing already on those targets) and ``activate`` d elements."""
+    try:
+        root = ET.fromstring(xml.encode("utf-8"))
+    except ET.ParseError as exc:
+        raise PresetError(f"Surge XT patch XML does not parse: {exc}") from exc
+    params = root.find("parameters")
+    if params is None:
+        raise PresetError("Surge XT patch XML has no <parameters>; is this a Surge XT state?")
+    meta = root.find("meta")
+    if meta is not None:
+        meta.set("name", name)
+    for tag in activate:
+        element = _element(params, tag)
+        element.set("deactivated", "0")
+    for target in {r.target for r in routings}:
+        element = _element(params, target)
+        for old in element.findall("modrouting"):
+            element.remove(old)
     for r in routings:
-        params.setdefault(r.target, []).append(r)
-    lines = [
-        '<?xml version="1.0" encoding="UTF-8" ?>',
-        f'<patch revision="{PATCH_REVISION}">',
-        f'<meta name={quoteattr(name)} category="a2d" comment="" author="a2d" />',
-        "<parameters>",
-    ]
-    for i in (1, 2, 3):
-        lines.append(f'<a_osc{i}_type type="0" value="{OSC_TYPE_MODERN}" />')
-    for target, rs in params.items():
-        kind = 2  # vt_float
-        value = 0.0
-        mods = "".join(
-            f'<modrouting source="{LFO_SOURCE_IDS[r.lfo]}" depth="{r.depth:.6f}" muted="0" />'
-            for r in rs
+        ET.SubElement(
+            _element(params, r.target),
+            "modrouting",
+            {
+                "source": str(LFO_SOURCE_IDS[r.lfo]),
+                "depth": f"{r.depth:.6f}",
+                "muted": "0",
+                "source_index": "0",
+            },
         )
-        lines.append(f'<{target} type="{kind}" value="{value:.6f}">{mods}</{target}>')
-    lines += ["</parameters>", "</patch>"]
-    return "\n".join(lines) + "\n"
+    return ET.tostring(root, encoding="unicode")
 
 
-def component_state(xml: str) -> bytes:
-    """Surge's raw state for ``xml``: ``b"sub3"``, uint32 XML size, six uint32 wavetable sizes
-    (all 0: no wavetables), the XML bytes."""
-    data = xml.encode("utf-8")
-    return b"sub3" + struct.pack("<I", len(data)) + struct.pack("<6I", *([0] * 6)) + data
+def routings_in(xml: str) -> list[tuple[str, int, float]]:
+    """Every ``(target, source id, depth)`` routing in a Surge patch XML."""
+    params = ET.fromstring(xml.encode("utf-8")).find("parameters")
+    if params is None:
+        return []
+    return [
+        (element.tag, int(mr.get("source", -1)), float(mr.get("depth", "nan")))
+        for element in params
+        for mr in element.findall("modrouting")
+    ]
 
 
-def parse_component_state(state: bytes) -> str:
-    """The XML inside a raw state written by :func:`component_state` (inverse, for tests)."""
-    if state[:4] != b"sub3":
-        raise ValueError("not a Surge raw patch state (missing 'sub3' tag)")
-    (size,) = struct.unpack("<I", state[4:8])
-    return state[32 : 32 + size].decode("utf-8")
+def _element(params: ET.Element, tag: str) -> ET.Element:
+    element = params.find(tag)
+    if element is None:
+        raise PresetError(
+            f"Surge XT patch has no parameter {tag!r}; is this Surge XT 1.x with its factory data?"
+        )
+    return element
+
+
+def deactivated(xml: str, tags: tuple[str, ...]) -> dict[str, bool]:
+    """Whether each of ``tags`` is deactivated (bypassed) in a Surge patch XML."""
+    params = ET.fromstring(xml.encode("utf-8")).find("parameters")
+    if params is None:
+        raise PresetError("Surge XT patch XML has no <parameters>; is this a Surge XT state?")
+    return {tag: _element(params, tag).get("deactivated", "0") == "1" for tag in tags}
+
+
+def with_name(xml: str, name: str) -> str:
+    """Surge patch XML ``xml`` with its patch name (``<meta name=>``) set to ``name``."""
+    root = ET.fromstring(xml.encode("utf-8"))
+    meta = root.find("meta")
+    if meta is None:
+        meta = ET.SubElement(root, "meta")
+    meta.set("name", name)
+    return ET.tostring(root, encoding="unicode")
