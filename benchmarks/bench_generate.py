@@ -146,3 +146,48 @@ def test_mel_per_block_vs_per_row(benchmark, real_rows, how: str) -> None:
         out = benchmark(lambda: np.stack([mel_spectrogram(a, 44100, s) for a in audio]))
     benchmark.extra_info.update(rows=8, how=how)
     assert out.shape == (8, 2, 128, 401)
+
+
+#: The seed's Surge XT generation cost, seconds per row per core (SURGE_AND_ANCHOR_FACTS.md).
+SEED_SURGE_S_PER_ROW = 2.6
+
+
+@pytest.mark.surge
+@pytest.mark.parametrize("spec_name", ["surge_simple", "surge_full"])
+def test_generate_surge_rows_per_core(benchmark, tmp_path: Path, spec_name: str) -> None:
+    """`a2d generate` on the real Surge XT, one in-process worker, beside the bare render call
+    and the seed's 2.6 s per row per core. The plugin load (5-10 s, once per worker) is timed
+    apart, so the steady per-row cost is what a long run pays."""
+    from a2d.errors import SynthUnavailableError
+    from a2d_surge.backend import SurgeBackend
+
+    try:
+        SurgeBackend.check_available()
+    except SynthUnavailableError as exc:
+        pytest.skip(str(exc))
+    quick = benchmark.disabled
+    rows = 8 if quick else 96
+    render = RenderSettings(duration=1.0 if quick else 4.0)
+    spec = get_spec(spec_name)
+    t0 = time.perf_counter()
+    backend = create_backend(spec, render)
+    load = time.perf_counter() - t0
+    cfg = GenerateConfig(synth=spec_name, num_samples=rows, out=tmp_path / "g", workers=0,
+                         shard_size=rows // 2, render=render)  # fmt: skip
+    summary = benchmark.pedantic(lambda: generate(cfg), rounds=1, iterations=1)
+    patches = [spec.sample(np.random.default_rng([0, i])) for i in range(8)]
+    backend.render(patches[0])
+    bare = _timed(lambda: [backend.render_bare(p.note) for p in patches], 1) / len(patches)
+    ours = _timed(lambda: [backend.render(p) for p in patches], 1) / len(patches)
+    steady = (summary.seconds - load) / rows
+    benchmark.extra_info.update(
+        spec=spec_name, synth="surge", version=backend.version, rows=rows,
+        seconds_of_audio=render.duration, load_s=load,
+        rows_per_s_per_core_with_load=rows / summary.seconds,
+        steady_rows_per_s_per_core=1 / steady, steady_s_per_row=steady,
+        a2d_render_s=ours, bare_render_s=bare, overhead_ratio=steady / bare,
+        seed_s_per_row=SEED_SURGE_S_PER_ROW, speedup_vs_seed=SEED_SURGE_S_PER_ROW / steady,
+        rejection_rate=summary.rejection_rate,
+    )  # fmt: skip
+    ds = open_dataset(tmp_path / "g")
+    assert len(ds) == rows and np.isfinite(ds.read(0, rows)["mel"]).all()
