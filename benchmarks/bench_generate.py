@@ -148,7 +148,7 @@ def test_mel_per_block_vs_per_row(benchmark, real_rows, how: str) -> None:
     assert out.shape == (8, 2, 128, 401)
 
 
-#: The seed's Surge XT generation cost, seconds per row per core (SURGE_AND_ANCHOR_FACTS.md).
+#: The seed's Surge XT generation cost, seconds per row per core (as the seed quotes it; docs/design.md).
 SEED_SURGE_S_PER_ROW = 2.6
 
 

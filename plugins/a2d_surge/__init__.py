@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
 _MODERN = {f"a_osc_{i}_type": "Modern" for i in (1, 2, 3)}
 
-#: Base states (see SURGE_AND_ANCHOR_FACTS.md): module types by display text, then raw values.
+#: Base states of the published experiment (docs/design.md): module types by display text, then raw
+#: values; the LFO routings are added to Surge's own patch (a2d_surge.patch).
 BASES: dict[str, dict[str, Any]] = {
     "surge_simple": {
         "types": {

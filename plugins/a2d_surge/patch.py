@@ -1,8 +1,8 @@
 """Edits a2d makes to Surge XT's own patch XML to build a spec's base patch.
 
 Modulation routings are not VST3 parameters, so the fixed routings of the Surge specs (LFO 1 ->
-filter 1 cutoff, LFO 2 -> filter 2 cutoff, LFO 3/4/5 -> osc 1/2/3 width, LFO 6 -> scene pitch,
-``SURGE_AND_ANCHOR_FACTS.md`` in the project's shared reference) travel in the patch. a2d does not
+filter 1 cutoff, LFO 2 -> filter 2 cutoff, LFO 3/4/5 -> osc 1/2/3 width, LFO 6 -> scene pitch, as
+in the published experiment's base patches) travel in the patch. a2d does not
 write a patch from scratch: it takes the complete XML Surge itself saved (every parameter, with
 Surge's own attributes), and changes only what the base needs:
 
