@@ -315,6 +315,9 @@ class VitalBackend(SynthBackend):
             else:
                 text = panel_text(details, value)
             entry = {"label": details.display_name, "text": text}
+            if details.post_offset == -60.0 and details.display_units.strip() == "semitones":
+                # stored as a MIDI note number; the panel shows semitones above C4 (MIDI 60)
+                entry["value_unit"] = "MIDI note number; the panel shows it minus 60"
             hint = panel_hint(p.name, details, value)
             if hint:
                 entry["hint"] = hint
