@@ -382,7 +382,7 @@ def predict_report(
     for name, entry in described["params"].items():
         if name == "note":
             continue
-        stored = f"{entry['value']:.4g}"
+        stored = f"{entry['value']:.6g}"
         if entry.get("value_unit"):
             stored += f" ({entry['value_unit']})"
         label = entry.get("label", name)
