@@ -319,6 +319,17 @@ def predict_report(
     note = described["params"]["note"]
     preset, midi = result.preset.name, result.midi.name if result.midi else ""
     synth_name = "Vital" if described["synth"] == "vital" else described["synth"]
+    if described["synth"] == "vital":
+        load_steps = (
+            "drag the file onto the synth's window, or open Vital's menu (&#9776; at the top) and "
+            "choose <i>Open External Preset</i>, then pick the file. In a DAW: add Vital as an "
+            "instrument on a MIDI track first, then load the file in Vital's window."
+        )
+    else:
+        load_steps = (
+            "add the synth as an instrument on a MIDI track of your DAW, then open the file from "
+            "the plugin's preset menu (or the DAW's preset browser for a .vstpreset)."
+        )
     best = result.best
     parts: list[str] = []
     if described.get("demo_model"):
@@ -330,10 +341,7 @@ def predict_report(
         )
     parts += [
         "<h2>What to do</h2><ol>",
-        f"<li>Load {_link(preset, preset)} in {html.escape(synth_name)}: drag the file onto the "
-        "synth's window, or open the preset menu (&#9776; at the top) and choose <i>Open External "
-        "Preset</i>, then pick the file. In a DAW: add Vital as an instrument on a MIDI track "
-        "first, then load the file in Vital's window.</li>",
+        f"<li>Load {_link(preset, preset)} in {html.escape(synth_name)}: {load_steps}</li>",
         f"<li>{html.escape(note['play'][0].upper() + note['play'][1:])}: drag "
         f"{_link(midi, midi)} onto that track, or play it on your keyboard.</li>",
         f"<li>Compare with the input and with a2d's own render of the preset, "
