@@ -116,3 +116,22 @@ def test_train_preset_is_a_deprecated_alias_of_size() -> None:
     assert "unknown training preset 'huge'" in lines[1]
     size = run("train", "--data", "nowhere", "--size", "huge")
     assert "unknown training preset 'huge'" in size.stderr and "deprecated" not in size.stderr
+
+
+def test_quickstart_prints_paths_relative_to_the_working_directory(tmp_path, monkeypatch) -> None:
+    from pathlib import Path
+
+    from a2d.cli.quickstart import _shown
+
+    monkeypatch.chdir(tmp_path)
+    assert _shown(tmp_path / "a2d-quickstart" / "demo.wav") == "a2d-quickstart/demo.wav"
+    assert _shown(Path("a2d-quickstart/run/last.pt")) == "a2d-quickstart/run/last.pt"
+    outside = tmp_path.parent / "elsewhere" / "x.vital"
+    assert _shown(outside) == str(outside)
+
+
+def test_quickstart_folder_is_ignored_by_git() -> None:
+    from pathlib import Path
+
+    ignore = Path(__file__).resolve().parents[1] / ".gitignore"
+    assert "/a2d-quickstart/" in ignore.read_text().splitlines()
