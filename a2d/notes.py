@@ -31,6 +31,25 @@ class Note:
             raise SpecError(f"note off ({self.end} s) is before note on ({self.start} s)")
 
 
+#: Pitch-class names, sharps only (as Vital and most DAWs show them).
+PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+
+
+def note_name(pitch: int) -> str:
+    """MIDI note number -> scientific pitch name with middle C (60) = C4: 57 -> ``"A3"``.
+    (Ableton Live and FL Studio call 60 C3: their names are one octave lower.)"""
+    return f"{PITCH_CLASSES[pitch % 12]}{pitch // 12 - 1}"
+
+
+def note_in_words(note: Note) -> str:
+    """What to play, for a musician: ``"play A3 (MIDI note 57) for 2.6 s at velocity 100"``."""
+    start = f" starting {note.start:.2f} s in" if note.start > 0 else ""
+    return (
+        f"play {note_name(note.pitch)} (MIDI note {note.pitch}) for "
+        f"{note.end - note.start:.1f} s at velocity {note.velocity}{start}"
+    )
+
+
 NoteTimes = Literal["sorted", "release", "fixed"]
 
 

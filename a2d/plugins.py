@@ -193,3 +193,51 @@ def get_spec(name: str) -> ParamSpec:
 
 def get_model(name: str) -> type[Predictor]:
     return registries().models.get(name)
+
+
+def resolve_synth_and_spec(
+    synth: str | None, spec: str | None, *, need_spec: bool = True
+) -> tuple[str | None, str | None]:
+    """The one ``--synth`` / ``--spec`` vocabulary of every command: ``(synth name, spec name)``.
+
+    ``synth`` names a synth (``vital``, ``surge``) or, where unambiguous, a spec (``surge_full``
+    names its synth too); ``spec`` names a spec. A synth with one spec implies it; a synth with
+    several needs ``spec`` when ``need_spec`` (else the spec stays None). Contradictions and
+    unknown names are errors that list the known ones.
+    """
+    from a2d.errors import ConfigError, UnknownNameError
+
+    regs = registries()
+    specs, synths = regs.specs, regs.synths
+    spec_names, synth_names = sorted(specs.names()), sorted(synths.names())
+    if spec is not None:
+        chosen = specs.get(spec)  # unknown: lists the known specs
+        if synth is not None and synth not in (chosen.synth, chosen.name):
+            raise ConfigError(
+                f"spec {spec!r} is for synth {chosen.synth!r}, not {synth!r}; "
+                f"drop --synth or pass --synth {chosen.synth}"
+            )
+        return chosen.synth, chosen.name
+    if synth is None:
+        if need_spec:
+            raise ConfigError(
+                "no synth chosen; pass --synth NAME (one of "
+                f"{', '.join(synth_names)}) or --spec NAME (one of {', '.join(spec_names)})"
+            )
+        return None, None
+    if synth in spec_names and synth not in synth_names:
+        return specs.get(synth).synth, synth
+    if synth not in synth_names:
+        raise UnknownNameError(
+            f"unknown synth {synth!r}; known synths: {', '.join(synth_names)}; "
+            f"known specs: {', '.join(spec_names)}"
+        )
+    own = [name for name in spec_names if specs.get(name).synth == synth]
+    if len(own) == 1:
+        return synth, own[0]
+    if need_spec:
+        raise ConfigError(
+            f"synth {synth!r} has several parameter specs ({', '.join(own)}); "
+            f"choose one with --spec NAME"
+        )
+    return synth, None

@@ -6,9 +6,11 @@ each with the real synth, score each render against the input with the multi-sca
 (:func:`a2d.metrics.mss`, after matching the render's loudness to the input's: the model's features
 are gain-invariant, so level is not part of the match), keep the best, and write
 
-``OUT/<name>/<name>.vital`` (or the backend's preset suffix), ``<name>.params.json`` (values with
-labels, units and the synth's display text, every candidate's score, timings), ``<name>.wav`` (the
-best render, as the synth made it) and ``report.html`` (offline: spectrograms, players, scores).
+``OUT/<name>/<name>.vital`` (or the backend's preset suffix), ``<name>.mid`` (the note to play, a
+standard MIDI file), ``<name>.params.json`` (each value as the synth's panel shows it, with the
+stored number as a detail; the note in words; every candidate's score, in dB and in words against
+the measured scale of :mod:`a2d.calibration`; timings), ``<name>.wav`` (the best render, as the
+synth made it) and ``report.html`` (offline: spectrograms, players, scores, loading steps).
 
 A bad input fails alone (:class:`PredictFailure`); the batch goes on.
 """
@@ -35,6 +37,8 @@ from a2d.errors import (
     RenderError,
 )
 from a2d.metrics import log_mel, mss
+from a2d.midi import note_midi_bytes
+from a2d.notes import note_in_words, note_name
 from a2d.spec import Patch
 
 #: How many of the best candidates the HTML report shows with spectrogram and player.
@@ -73,6 +77,7 @@ class PredictResult:
     report: Path
     candidates: list[Candidate]
     timings: dict[str, float] = field(default_factory=dict)
+    midi: Path | None = None
 
     @property
     def best(self) -> Candidate:
@@ -263,12 +268,11 @@ class SoundMatcher:
         result = PredictResult(
             sound.path, out_dir, preset, params_json, wav, out_dir / "report.html", ranked
         )
+        result.midi = out_dir / f"{name}.mid"
+        result.midi.write_bytes(note_midi_bytes(best.patch.note, name))
         params_json.write_text(json.dumps(self.describe(result, sound, t), indent=2, default=float))
         rate = self.settings.sample_rate
-        html = predict_report(
-            result, sound, mel, [self.features(c.audio) for c in ranked[:REPORT_TOP]], rate,
-            self.describe(result, sound, t),
-        )  # fmt: skip
+        html = predict_report(result, sound, rate, self.describe(result, sound, t))
         result.report.write_text(html)
         return result
 
@@ -276,21 +280,50 @@ class SoundMatcher:
         self, result: PredictResult, sound: Sound, timings: dict[str, float]
     ) -> dict[str, Any]:
         """The ``params.json`` content: best patch with labels/units/display text, all scores."""
+        from a2d.calibration import describe as in_words
+        from a2d.report import stored_value_unit
+
         ck, best = self.checkpoint, result.best
-        text = self.backend.param_text(best.patch)
-        params = ck.spec.describe(best.patch)
-        for name, entry in params.items():
-            if name in text:
-                entry["text"] = text[name]
+        display = self.backend.param_display(best.patch)
+        params: dict[str, Any] = {}
+        for name, entry in ck.spec.describe(best.patch).items():
+            if name == "note":
+                continue
+            shown = display.get(name, {})
+            unit = shown.get("value_unit") or stored_value_unit(entry.get("unit", ""))
+            params[name] = {
+                **{k: v for k, v in shown.items() if k != "value_unit"},
+                **({"choice": entry["label"]} if "label" in entry else {}),
+                "value": entry["value"],
+                **({"value_unit": unit} if unit else {}),
+            }
+            if "text" not in params[name]:
+                params[name]["text"] = entry.get("label", f"{entry['value']:.4g}")
+        note = best.patch.note
+        params["note"] = {
+            "play": note_in_words(note),
+            "name": note_name(note.pitch),
+            "pitch": note.pitch,
+            "velocity": note.velocity,
+            "start_s": note.start,
+            "end_s": note.end,
+            "midi_file": result.midi.name if result.midi else None,
+        }
+        size = ck.config.get("preset")
         return {
             "sound": str(sound.path),
             "checkpoint": str(ck.path),
             "model": ck.model_name,
+            "model_size": size,
+            "model_steps": ck.step,
+            "demo_model": size == "tiny",
             "synth": ck.synth,
             "spec": ck.spec.name,
             "spec_fingerprint": ck.spec.fingerprint,
             "preset": result.preset.name,
-            "score": {"mss_db": best.mss},
+            "midi": result.midi.name if result.midi else None,
+            "render": result.audio.name,
+            "score": {"mss_db": best.mss, "in_words": in_words(best.mss)},
             "params": params,
             "encoded": best.vector.round(6).tolist(),
             "input": {
@@ -300,7 +333,8 @@ class SoundMatcher:
                 "gain_db": sound.gain_db,
             },
             "candidates": [
-                {"rank": c.rank, "index": c.index, "mss_db": c.mss} for c in result.candidates
+                {"rank": c.rank, "index": c.index, "mss_db": c.mss, "in_words": in_words(c.mss)}
+                for c in result.candidates
             ],
             "timings_s": dict(timings),
         }

@@ -158,9 +158,21 @@ _CSS = """
 body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
-.row{display:flex;flex-wrap:wrap;gap:1.5em}.card{margin-bottom:1em}.card img{display:block;max-width:100%}
+.row{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}
+.card{margin-bottom:1em;display:flex;flex-direction:column}.card img{display:block;max-width:100%}
+.card audio{width:300px;margin-left:44px}
 .sw{display:inline-block;width:1em;height:1em;margin-right:.4em;vertical-align:middle}
 .muted{color:#777;font-size:90%}
+.warn{background:#fff4d6;border:1px solid #e0b44c;padding:.6em .8em}
+.score{font-size:120%}
+.plot{position:relative;display:inline-block;margin:20px 0 34px 44px}.plot img{display:block}
+.yt span{position:absolute;left:-40px;width:34px;text-align:right;font-size:11px;transform:translateY(50%)}
+.xt span{position:absolute;bottom:-16px;font-size:11px;transform:translateX(-50%)}
+.ylab{position:absolute;left:-42px;top:-16px;font-size:11px}
+.xlab{position:absolute;bottom:-32px;left:45%;font-size:11px}
+.cbar{position:relative;display:inline-block;margin:22px 40px 0 4px;height:200px}
+.cbar img{display:block}.ct span{position:absolute;left:18px;font-size:11px;transform:translateY(50%)}
+.cu{position:absolute;top:-16px;font-size:11px}
 """
 
 
@@ -173,59 +185,238 @@ def html_page(title: str, body: Sequence[str]) -> str:
     )
 
 
+#: Spectrogram size in the report, pixels (width, height).
+SPEC_SIZE = (440, 200)
+#: dB range of the shared spectrogram colour scale, and the +- range of the difference view.
+SPEC_RANGE_DB = 80.0
+DIFF_RANGE_DB = 30.0
+#: Frequency ticks (Hz) drawn where they fall inside the mel range.
+FREQ_TICKS = (100, 200, 500, 1000, 2000, 5000, 10000, 20000)
+#: What the stored numbers of common spec units mean, for the params file and the report.
+UNIT_WORDS = {
+    "quartic s": "seconds = value^4",
+    "quadratic gain": "gain = value^2",
+    "quadratic %": "percent = value^2",
+    "log2 Hz": "Hz = 2^value",
+    "log2 s": "seconds = 2^value",
+    "frame": "wavetable frame (0-256)",
+    "fraction": "fraction of the destination's range",
+}
+
+
+def stored_value_unit(unit: str) -> str:
+    """What a spec's unit says about the stored number, in words (``""`` when it has none)."""
+    if "->" in unit:  # a modulation amount, e.g. "env_2->cutoff"
+        return f"modulation amount {unit}, fraction of the destination's range"
+    return UNIT_WORDS.get(unit, unit)
+
+
+def display_mel_settings(sample_rate: int) -> Any:
+    """Log-mel settings of the report's spectrograms: 46 ms windows, 10 ms hops, 80 bands from
+    30 Hz, power in dB re full scale (not per-clip normalised, so clips share one scale)."""
+    from a2d.features import MelSettings
+
+    return MelSettings(
+        n_fft=round(0.046 * sample_rate), hop_length=round(0.01 * sample_rate), window="hann",
+        n_mels=80, fmin=30.0, fmax=sample_rate / 2, ref=1.0, top_db=None,
+    )  # fmt: skip
+
+
+def _resize(img: np.ndarray, width: int, height: int) -> np.ndarray:
+    rows = np.minimum((np.arange(height) * img.shape[0]) // height, img.shape[0] - 1)
+    cols = np.minimum((np.arange(width) * img.shape[1]) // width, img.shape[1] - 1)
+    return img[rows][:, cols]
+
+
+def diverging(values: np.ndarray, limit: float) -> np.ndarray:
+    """``(H, W)`` -> RGB: blue (negative) through white (0) to red (positive), +-``limit``."""
+    x = np.clip(np.asarray(values, np.float64) / limit, -1.0, 1.0)[..., None]
+    white, red, blue = np.array([255.0] * 3), np.array([180.0, 20, 30]), np.array([30.0, 60, 170])
+    out = np.where(x >= 0, white + (red - white) * x, white + (blue - white) * (-x))
+    return np.round(out).astype(np.uint8)
+
+
+def _plot(
+    rgb: np.ndarray, alt: str, seconds: float, sample_rate: int, mel: Any, cls: str = "spec"
+) -> str:
+    """An image with HTML axes: time (s) below, frequency (Hz, at log-mel positions) left."""
+    import librosa
+
+    img = _resize(rgb[::-1], *SPEC_SIZE)  # low frequencies at the bottom
+    lo, hi = librosa.hz_to_mel([mel.fmin, mel.fmax], htk=mel.htk)
+    yt, last = [], -100.0
+    for f in FREQ_TICKS:
+        pos = 100 * (librosa.hz_to_mel(f, htk=mel.htk) - lo) / (hi - lo)
+        if mel.fmin < f < mel.fmax and pos - last >= 7:  # no overlapping labels
+            last = pos
+            label = f"{f // 1000}k" if f >= 1000 else str(f)
+            yt.append(f'<span style="bottom:{pos:.1f}%">{label}</span>')
+    step = 0.5 if seconds <= 3 else 1.0
+    xt = [
+        f'<span style="left:{100 * t / seconds:.1f}%">{t:g}</span>'
+        for t in np.arange(0.0, seconds + 1e-9, step)
+    ]
+    return (
+        f'<div class="plot"><div class="ylab">Hz</div><div class="yt">{"".join(yt)}</div>'
+        f'<img class="{cls}" src="{data_uri(png_bytes(img), "image/png")}" '
+        f'alt="{html.escape(alt)}" width="{SPEC_SIZE[0]}" height="{SPEC_SIZE[1]}">'
+        f'<div class="xt">{"".join(xt)}</div><div class="xlab">time (s)</div></div>'
+    )
+
+
+def colour_bar(rgb_of: Any, low: float, high: float, unit: str, alt: str) -> str:
+    """A vertical colour bar (``rgb_of`` maps ``(H, W)`` values to RGB) with 5 labels."""
+    h = SPEC_SIZE[1]
+    ramp = np.repeat(np.linspace(high, low, h)[:, None], 14, axis=1)
+    labels = "".join(
+        f'<span style="bottom:{100 * i / 4:.0f}%">{low + (high - low) * i / 4:+.0f}</span>'
+        for i in range(5)
+    )
+    return (
+        f'<div class="cbar"><img src="{data_uri(png_bytes(rgb_of(ramp)), "image/png")}" '
+        f'alt="{html.escape(alt)}" width="14" height="{h}"><div class="ct">{labels}</div>'
+        f'<div class="cu">{html.escape(unit)}</div></div>'
+    )
+
+
+def _link(name: str, text: str) -> str:
+    return f'<a href="{html.escape(name)}" download>{html.escape(text)}</a>'
+
+
 def predict_report(
     result: PredictResult,
     sound: Sound,
-    input_mel: np.ndarray,
-    candidate_mels: Sequence[np.ndarray],
     sample_rate: int,
     described: dict[str, Any],
 ) -> str:
-    """The ``report.html`` of one ``a2d predict`` input.
+    """The ``report.html`` of one ``a2d predict`` input, for a producer: what to load and play,
+    how near the match is (in words against :mod:`a2d.calibration`), spectrograms with axes on one
+    scale plus a difference view, every value as the synth's panel shows it.
 
-    :param input_mel: ``(C, n_mels, frames)`` dB log-mel of the input (model features).
-    :param candidate_mels: the same for the best candidates, best first (shown side by side).
     :param described: the ``params.json`` content (parameters, scores, timings).
     """
-    cards = [
-        f'<div class="card"><b>input</b><br>{img_tag(spectrogram_png(input_mel.mean(axis=0)), "input")}'
-        f"{audio_tag(sound.audio, sample_rate)}</div>"
+    from a2d.audio import match_loudness
+    from a2d.calibration import scale_text
+    from a2d.loudness import integrated_loudness
+    from a2d.metrics import log_mel
+    from a2d.predict import REPORT_TOP
+
+    mel = display_mel_settings(sample_rate)
+    seconds = sound.audio.shape[-1] / sample_rate
+    ref = float(integrated_loudness(sound.audio, sample_rate))
+    top = result.candidates[:REPORT_TOP]
+    shown = [sound.audio] + [
+        match_loudness(c.audio[None], ref, sample_rate)[0] if np.isfinite(ref) else c.audio
+        for c in top
     ]
-    for cand, mel in zip(result.candidates, candidate_mels, strict=False):
-        cards.append(
-            f'<div class="card"><b>candidate #{cand.rank}</b> (MSS {fmt(cand.mss)} dB)<br>'
-            f"{img_tag(spectrogram_png(mel.mean(axis=0)), f'candidate {cand.rank}')}"
-            f"{audio_tag(cand.audio, sample_rate)}</div>"
+    spectra = [log_mel(a, sample_rate, mel).mean(axis=0) for a in shown]
+    vmax = float(max(s.max() for s in spectra))
+    vmin = vmax - SPEC_RANGE_DB
+
+    def heat(v: np.ndarray) -> np.ndarray:
+        return colorize(v, vmin, vmax)
+
+    note = described["params"]["note"]
+    preset, midi = result.preset.name, result.midi.name if result.midi else ""
+    synth_name = "Vital" if described["synth"] == "vital" else described["synth"]
+    if described["synth"] == "vital":
+        load_steps = (
+            "drag the file onto the synth's window, or open Vital's menu (&#9776; at the top) and "
+            "choose <i>Open External Preset</i>, then pick the file. In a DAW: add Vital as an "
+            "instrument on a MIDI track first, then load the file in Vital's window."
         )
-    params = described["params"]
+    else:
+        load_steps = (
+            "add the synth as an instrument on a MIDI track of your DAW, then open the file from "
+            "the plugin's preset menu (or the DAW's preset browser for a .vstpreset)."
+        )
+    best = result.best
+    parts: list[str] = []
+    if described.get("demo_model"):
+        parts.append(
+            '<p class="warn"><b>Demo model.</b> This prediction comes from the tiny demo model '
+            f"that <code>a2d quickstart</code> trains in minutes ({described.get('model_steps')} "
+            "steps on a few hundred sounds). Expect a rough match; train a real model "
+            "(<code>a2d train --size small</code> or <code>paper</code>) for usable presets.</p>"
+        )
+    parts += [
+        "<h2>What to do</h2><ol>",
+        f"<li>Load {_link(preset, preset)} in {html.escape(synth_name)}: {load_steps}</li>",
+        f"<li>{html.escape(note['play'][0].upper() + note['play'][1:])}: drag "
+        f"{_link(midi, midi)} onto that track, or play it on your keyboard.</li>",
+        f"<li>Compare with the input and with a2d's own render of the preset, "
+        f"{_link(result.audio.name, result.audio.name)} (players below).</li></ol>",
+        f'<p class="muted">{html.escape(note["name"])} names middle C (MIDI 60) C4; Ableton Live '
+        "and FL Studio call it C3, so their name for this key is one octave lower.</p>",
+        "<h2>How close is it?</h2>",
+        f'<p class="score">MSS {best.mss:.2f} dB &mdash; {html.escape(described["score"]["in_words"])}'
+        "</p>",
+        '<p class="muted">MSS is a multi-scale spectral distance in dB after matching loudness '
+        f"(lower is nearer). Measured scale for Vital: {html.escape(scale_text())}.</p>",
+        "<h2>Spectrograms</h2>",
+        f'<p class="muted">Log-mel power in dB, input and matches on one colour scale '
+        f"({vmin:.0f} to {vmax:.0f} dB); the matches are loudness-matched to the input, as "
+        "scored.</p>",
+        '<div class="row">',
+    ]
+    labels = ["input"] + [f"match #{c.rank} (MSS {c.mss:.2f} dB)" for c in top]
+    cards = [
+        f'<div class="card"><b>{html.escape(label)}</b>'
+        f"{_plot(heat(spec), label, seconds, sample_rate, mel)}"
+        f"{audio_tag(audio, sample_rate)}</div>"
+        for label, spec, audio in zip(labels, spectra, shown, strict=True)
+    ]
+    bar = colour_bar(heat, vmin, vmax, "dB", "colour scale, dB")
+    parts += [*cards[:2], bar, "</div>"]
+    if len(cards) > 2:
+        parts += ["<h3>The next candidates</h3>", '<div class="row">', *cards[2:], bar, "</div>"]
+    diff = spectra[1] - spectra[0]
+    parts += [
+        "<h3>Difference: best match minus input</h3>",
+        '<p class="muted">Red: the match is louder there; blue: quieter; white: the same.</p>',
+        '<div class="row"><div class="card">'
+        + _plot(diverging(diff, DIFF_RANGE_DB), "difference", seconds, sample_rate, mel, "diff")
+        + "</div>"
+        + colour_bar(
+            lambda v: diverging(v, DIFF_RANGE_DB),
+            -DIFF_RANGE_DB,
+            DIFF_RANGE_DB,
+            "dB",
+            "difference scale, dB",
+        )
+        + "</div>",
+    ]
     rows = []
-    for name, entry in params.items():
+    for name, entry in described["params"].items():
         if name == "note":
             continue
+        stored = f"{entry['value']:.6g}"
+        if entry.get("value_unit"):
+            stored += f" ({entry['value_unit']})"
+        label = entry.get("label", name)
         rows.append(
-            [name, entry["value"], entry.get("label", entry.get("unit", "")), entry.get("text", "")]
+            [
+                f"{html.escape(label)}<br><span class='muted'>{html.escape(name)}</span>",
+                f"<b>{html.escape(entry.get('text', ''))}</b>",
+                html.escape(entry.get("hint", "")),
+                f"<span class='muted'>{html.escape(stored)}</span>",
+            ]
         )
-    note = params["note"]
-    cand_rows = [
-        [c.rank, c.index, c.mss, c.patch.note.pitch, c.patch.note.end] for c in result.candidates
-    ]
+    cand_rows = [[c["rank"], f"{c['mss_db']:.2f}", c["in_words"]] for c in described["candidates"]]
     timing_rows = [[k, v] for k, v in described["timings_s"].items()]
-    body = [
-        f'<p class="muted">sound {html.escape(str(sound.path))} &middot; model {html.escape(described["model"])} '
-        f"&middot; synth {html.escape(described['synth'])} &middot; spec {html.escape(described['spec'])} "
-        f"&middot; preset <b>{html.escape(described['preset'])}</b></p>",
-        "<h2>Spectrograms (log-mel, top 80 dB)</h2>",
-        '<div class="row">' + "".join(cards) + "</div>",
-        f"<h2>Best parameters</h2><p>note: MIDI pitch {note['pitch']}, velocity {note['velocity']}, "
-        f"on {fmt(note['start_s'])} s, off {fmt(note['end_s'])} s</p>",
-        table_html(["parameter", "value", "label / unit", "synth shows"], rows),
-        '<h2>All candidates</h2><p class="muted">MSS: multi-scale log-mel L1 distance to the '
-        "input in dB after loudness matching; lower is better.</p>",
-        table_html(["rank", "sample", "MSS (dB)", "pitch", "note off (s)"], cand_rows),
-        "<h2>Time (s)</h2>",
+    parts += [
+        f"<h2>The preset's settings (as {html.escape(synth_name)}'s panel shows them)</h2>",
+        table_html(["control", "panel shows", "meaning", "stored in the file"], rows, raw=True),
+        "<h2>All candidates</h2>",
+        table_html(["rank", "MSS (dB)", "in words"], cand_rows),
+        '<h2>Details</h2><p class="muted">'
+        f"sound {html.escape(str(sound.path))} &middot; model {html.escape(described['model'])} "
+        f"({html.escape(str(described.get('model_size')))}, step {described.get('model_steps')}) "
+        f"&middot; spec {html.escape(described['spec'])} &middot; checkpoint "
+        f"{html.escape(described['checkpoint'])}</p>",
         table_html(["phase", "seconds"], timing_rows),
     ]
-    return html_page(f"a2d prediction: {sound.path.name}", body)
+    return html_page(f"a2d: a {synth_name} preset for {sound.path.name}", parts)
 
 
 def evaluate_report(doc: dict[str, Any]) -> str:

@@ -115,6 +115,12 @@ class SynthBackend(ABC):
         """Display text of each parameter as the synth shows it (default: empty)."""
         return {}
 
+    def param_display(self, patch: Patch) -> dict[str, dict[str, str]]:
+        """Per parameter, what a musician reads on the synth's panel: ``text`` (the panel's value
+        with its unit), optionally ``label`` (the control's name on the panel) and ``hint`` (the
+        value in everyday units, e.g. a cutoff in Hz). Default: :meth:`param_text` alone."""
+        return {name: {"text": text} for name, text in self.param_text(patch).items()}
+
     def close(self) -> None:
         """Release the synth."""
 

@@ -91,9 +91,63 @@ def test_predict_writes_preset_params_render_and_report(flow_result, tiny_flow_c
 
     html = res.report.read_text()
     pngs = re.findall(r'src="data:image/png;base64,', html)
-    assert len(pngs) == 4  # input + the 3 best candidates
+    assert len(re.findall(r'<img class="spec"', html)) == 4  # input + the 3 best candidates
+    assert len(re.findall(r'<img class="diff"', html)) == 1  # best match minus input
+    assert len(pngs) == 4 + 1 + 3  # and a colour bar per row of spectrograms and for the diff
     assert html.count("<audio controls") == 4
     assert not re.search(r'(src|href)="https?:', html)  # readable offline
+
+
+def test_predict_tells_a_producer_what_to_load_and_play(flow_result):
+    from a2d.calibration import describe
+    from a2d_vital.backend import control_ranges
+    from a2d_vital.preset import PRESET_VERSION, compatibility_problems, read_preset, render_preset
+
+    (res,) = flow_result[0].results
+    doc = json.loads(res.params_json.read_text())
+    note = doc["params"]["note"]
+    assert res.midi == res.out_dir / "pluck.mid" and note["midi_file"] == "pluck.mid"
+    assert note["play"].startswith(f"play {note['name']} (MIDI note {note['pitch']}) for ")
+    assert doc["midi"] == "pluck.mid" and doc["render"] == "pluck.wav"
+    # The MIDI file plays exactly the note params.json names.
+    from test_midi import read_smf
+
+    (event,) = read_smf(res.midi.read_bytes())["notes"]
+    assert (event["pitch"], event["velocity"]) == (note["pitch"], note["velocity"])
+    assert event["end_s"] == pytest.approx(note["end_s"], abs=1e-3)
+
+    # Values: the panel's text agrees with the stored number (cutoff: MIDI note - 60).
+    cutoff = doc["params"]["filter_1_cutoff"]
+    assert cutoff["text"] == f"{cutoff['value'] - 60:.5f}"[:5] + " semitones"
+    assert "MIDI note" in cutoff["value_unit"] and cutoff["hint"].startswith("cutoff ")
+    tune = doc["params"]["osc_2_tune"]
+    assert tune["text"].endswith(" cents") and float(tune["text"][:-6]) == pytest.approx(
+        100 * tune["value"], abs=0.01
+    )
+    assert all("quartic" not in str(e) for e in doc["params"].values())
+    assert doc["score"]["in_words"] == describe(doc["score"]["mss_db"])
+    assert doc["demo_model"] is True and doc["model_size"] == "tiny"
+
+    # The preset opens in the released Vital and sounds as the written render.
+    from a2d.plugins import get_spec
+    from a2d.synth import create_backend
+
+    vital = read_preset(res.preset)
+    assert vital["synth_version"] == PRESET_VERSION
+    backend = create_backend(get_spec("vital_simple"))
+    assert compatibility_problems(vital, control_ranges(backend.synth)) == []
+    audio, rate = sf.read(str(res.audio), always_2d=True)
+    again = render_preset(
+        res.preset.read_text(), note["pitch"], note["velocity"], note["end_s"] - note["start_s"],
+        audio.shape[0] / rate, rate,
+    )  # fmt: skip
+    assert mss(again[None], audio.T[None].astype(np.float32), rate)[0] < 1e-3
+
+    html = res.report.read_text()
+    for name in ("pluck.vital", "pluck.mid", "pluck.wav"):
+        assert f'href="{name}"' in html
+    assert "Open External Preset" in html and note["play"] in html.replace("Play", "play")
+    assert "Demo model" in html and doc["score"]["in_words"] in html
 
 
 def test_same_seed_same_candidates_and_deterministic_model_gives_one(

@@ -11,33 +11,64 @@ import typer
 
 from a2d.cli._progress import progress_bar
 
+EXAMPLES = """Examples:
+
+\b
+  a2d evaluate -c runs/flow/best.pt -d data/vs -o eval/flow
+  a2d evaluate -c runs/flow/best.pt -d data/vs -o eval/quick --limit 64 --no-nearest
+"""
+
 
 def register(app: typer.Typer) -> None:
-    @app.command("evaluate")
+    @app.command("evaluate", epilog=EXAMPLES)
     def evaluate_cmd(
         checkpoint: Annotated[
-            Path, typer.Option("--checkpoint", "-c", help="The model checkpoint to evaluate (.pt).")
+            Path,
+            typer.Option(
+                "--checkpoint", "-c", metavar="FILE", help="The model checkpoint to evaluate (.pt)."
+            ),
         ],
         data: Annotated[
-            Path, typer.Option("--data", "-d", help="A dataset folder written by `a2d generate`.")
+            Path,
+            typer.Option(
+                "--data", "-d", metavar="DIR", help="A dataset folder written by `a2d generate`."
+            ),
         ],
         out: Annotated[
             Path,
-            typer.Option("--out", "-o", help="Folder for samples.csv, summary.json, report.html."),
+            typer.Option(
+                "--out",
+                "-o",
+                metavar="DIR",
+                help="Folder for samples.csv, summary.json, report.html.",
+            ),
         ],
         split: Annotated[
-            str, typer.Option(help="Which split of the dataset to evaluate on.")
+            str,
+            typer.Option(
+                metavar="train|val|test", help="Which split of the dataset to evaluate on."
+            ),
         ] = "test",
         candidates: Annotated[
             int,
-            typer.Option("--candidates", "-k", min=1, max=256, help="K for the best-of-K rows."),
+            typer.Option(
+                "--candidates", "-k", min=1, max=256, metavar="K", help="K for the best-of-K rows."
+            ),
         ] = 16,
         limit: Annotated[
-            int | None, typer.Option(min=1, help="Evaluate only the first N rows of the split.")
+            int | None,
+            typer.Option(
+                min=1,
+                metavar="N",
+                help="Evaluate only the first N rows of the split (default: all).",
+            ),
         ] = None,
         baseline_checkpoint: Annotated[
             Path | None,
-            typer.Option(help="A second checkpoint evaluated as a baseline (e.g. feed-forward)."),
+            typer.Option(
+                metavar="FILE",
+                help="A second checkpoint evaluated as a baseline (e.g. feed-forward).",
+            ),
         ] = None,
         nearest: Annotated[
             bool,
@@ -48,17 +79,22 @@ def register(app: typer.Typer) -> None:
         random: Annotated[
             bool, typer.Option(help="Include the random-parameters baseline.")
         ] = True,
-        seed: Annotated[int, typer.Option(help="Seed of model sampling and random baselines.")] = 0,
+        seed: Annotated[
+            int, typer.Option(metavar="N", help="Seed of model sampling and random baselines.")
+        ] = 0,
         batch_size: Annotated[
             int,
             typer.Option(
-                min=1, help="Rows proposed per model call; also the unit of resumable progress."
+                min=1,
+                metavar="ROWS",
+                help="Rows proposed per model call; also the unit of resumable progress.",
             ),
         ] = 8,
         workers: Annotated[
             int | None,
             typer.Option(
                 min=0,
+                metavar="N",
                 help="Synth worker processes that render and score (default: one per CPU core; "
                 "0: render in this process).",
             ),
@@ -72,7 +108,10 @@ def register(app: typer.Typer) -> None:
         ] = True,
         plugin_path: Annotated[
             Path | None,
-            typer.Option(help="Path of the synth plugin, for backends that need one (Surge XT)."),
+            typer.Option(
+                metavar="PATH",
+                help="Path of the synth plugin, for backends that need one (Surge XT).",
+            ),
         ] = None,
     ) -> None:
         """Score a checkpoint against baselines; print the summary table as JSON on stdout."""

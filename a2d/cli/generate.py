@@ -11,23 +11,38 @@ import typer
 from a2d.cli._progress import progress_bar
 
 _HELP = {
-    "synth": "Registered parameter spec to sample, e.g. vital_simple (see `a2d plugins`).",
-    "num_samples": "Number of rows (accepted renders) in the dataset.",
-    "out": "Dataset folder (created if missing).",
-    "workers": "Worker processes, one synth each (0: render in this process).",
-    "seed": "Base seed: row r's patch depends only on (seed, r).",
-    "min_loudness": "Loudness gate in LUFS (ITU BS.1770); quieter renders are redrawn.",
-    "shard_size": "Rows per shard file (unit of parallel work and of crash loss).",
+    "synth": "Synth to sample: vital or surge; a spec name (vital_simple, surge_full) also "
+    "works and names both. Required (or --spec, or a --config that sets it).",
+    "spec": "Parameter spec to sample: vital_simple, vital_full, surge_simple, surge_full, or "
+    "one a plugin adds (see `a2d plugins`). Needed when the synth has several.",
+    "num_samples": "Number of rows (accepted renders) in the dataset. Required (or --config).",
+    "out": "Dataset folder (created if missing). Required (or --config).",
+    "workers": "Worker processes, one synth each (0: render in this process). [default: 1]",
+    "seed": "Base seed: row r's patch depends only on (seed, r). [default: 0]",
+    "min_loudness": "Loudness gate in LUFS (ITU BS.1770); quieter renders are redrawn. "
+    "[default: -55]",
+    "shard_size": "Rows per shard file (unit of parallel work and of crash loss). [default: 256]",
     "config": "YAML config (configs/generate/*.yaml); command-line options override it.",
-    "plugin_path": "Synth plugin binary for VST3 backends, e.g. the Surge XT .vst3 folder.",
-    "resume": "Continue a matching dataset in --out (default), or delete it first (--overwrite).",
-    "shard_index": "With --num-shards: write only shards k with k % num_shards == shard_index.",
-    "num_shards": "Split the shards among this many independent jobs (SLURM arrays, machines).",
-    "executor": "Run workers as local processes or as Ray tasks (needs a2d[ray]).",
+    "plugin_path": "Synth plugin binary for VST3 backends, e.g. the Surge XT .vst3 folder "
+    "(default: the standard VST3 folders).",
+    "resume": "Continue a matching dataset in --out, or delete it first. [default: --resume]",
+    "shard_index": "With --num-shards: write only shards k with k % num_shards == shard_index. "
+    "[default: 0]",
+    "num_shards": "Split the shards among this many independent jobs (SLURM arrays, machines). "
+    "[default: 1]",
+    "executor": "Run workers as local processes or as Ray tasks (needs a2d[ray]). [default: local]",
     "ray_address": "Ray cluster address (default: start a local Ray instance).",
-    "duration": "Clip length in seconds (reference: 4.0).",
+    "duration": "Clip length in seconds. [default: 4.0]",
     "as_json": "Print the summary as JSON.",
 }
+
+EXAMPLES = """Examples:
+
+\b
+  a2d generate --synth vital --spec vital_simple --num-samples 100000 --out data/vs --workers 8
+  a2d generate --synth surge_full --num-samples 10000 --out data/sf
+  a2d generate --config configs/generate/smoke.yaml --out data/smoke --mel.n_mels 64
+"""
 
 
 def _progress_bar() -> tuple[Any, Any]:
@@ -39,28 +54,49 @@ def register(app: typer.Typer) -> None:
     @app.command(
         "generate",
         context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+        epilog=EXAMPLES,
     )
     def generate_cmd(
         ctx: typer.Context,
-        synth: Annotated[str | None, typer.Option(help=_HELP["synth"])] = None,
-        num_samples: Annotated[int | None, typer.Option(help=_HELP["num_samples"])] = None,
-        out: Annotated[Path | None, typer.Option(help=_HELP["out"])] = None,
-        workers: Annotated[int | None, typer.Option(help=_HELP["workers"])] = None,
-        seed: Annotated[int | None, typer.Option(help=_HELP["seed"])] = None,
-        min_loudness: Annotated[float | None, typer.Option(help=_HELP["min_loudness"])] = None,
-        shard_size: Annotated[int | None, typer.Option(help=_HELP["shard_size"])] = None,
-        config: Annotated[
-            Path | None, typer.Option(exists=True, dir_okay=False, help=_HELP["config"])
+        synth: Annotated[str | None, typer.Option(metavar="NAME", help=_HELP["synth"])] = None,
+        spec: Annotated[str | None, typer.Option(metavar="NAME", help=_HELP["spec"])] = None,
+        num_samples: Annotated[
+            int | None, typer.Option(metavar="N", help=_HELP["num_samples"])
         ] = None,
-        plugin_path: Annotated[str | None, typer.Option(help=_HELP["plugin_path"])] = None,
+        out: Annotated[Path | None, typer.Option(metavar="DIR", help=_HELP["out"])] = None,
+        workers: Annotated[int | None, typer.Option(metavar="N", help=_HELP["workers"])] = None,
+        seed: Annotated[int | None, typer.Option(metavar="N", help=_HELP["seed"])] = None,
+        min_loudness: Annotated[
+            float | None, typer.Option(metavar="LUFS", help=_HELP["min_loudness"])
+        ] = None,
+        shard_size: Annotated[
+            int | None, typer.Option(metavar="ROWS", help=_HELP["shard_size"])
+        ] = None,
+        config: Annotated[
+            Path | None,
+            typer.Option(exists=True, dir_okay=False, metavar="FILE", help=_HELP["config"]),
+        ] = None,
+        plugin_path: Annotated[
+            str | None, typer.Option(metavar="PATH", help=_HELP["plugin_path"])
+        ] = None,
         resume: Annotated[
             bool | None, typer.Option("--resume/--overwrite", help=_HELP["resume"])
         ] = None,
-        shard_index: Annotated[int | None, typer.Option(help=_HELP["shard_index"])] = None,
-        num_shards: Annotated[int | None, typer.Option(help=_HELP["num_shards"])] = None,
-        executor: Annotated[str | None, typer.Option(help=_HELP["executor"])] = None,
-        ray_address: Annotated[str | None, typer.Option(help=_HELP["ray_address"])] = None,
-        duration: Annotated[float | None, typer.Option(help=_HELP["duration"])] = None,
+        shard_index: Annotated[
+            int | None, typer.Option(metavar="K", help=_HELP["shard_index"])
+        ] = None,
+        num_shards: Annotated[
+            int | None, typer.Option(metavar="N", help=_HELP["num_shards"])
+        ] = None,
+        executor: Annotated[
+            str | None, typer.Option(metavar="local|ray", help=_HELP["executor"])
+        ] = None,
+        ray_address: Annotated[
+            str | None, typer.Option(metavar="ADDRESS", help=_HELP["ray_address"])
+        ] = None,
+        duration: Annotated[
+            float | None, typer.Option(metavar="SECONDS", help=_HELP["duration"])
+        ] = None,
         as_json: Annotated[bool, typer.Option("--json", help=_HELP["as_json"])] = False,
     ) -> None:
         """Render random patches of a synth into a sharded, resumable HDF5 dataset. Extra
@@ -68,6 +104,10 @@ def register(app: typer.Typer) -> None:
         --render.sample_rate 22050 --compression lzf`."""
         from a2d.config import parse_overrides, resolve
         from a2d.generate import GenerateConfig, Progress, generate
+        from a2d.plugins import resolve_synth_and_spec
+
+        if synth is not None or spec is not None:  # else the --config file names the spec
+            synth = resolve_synth_and_spec(synth, spec)[1]
 
         values = {
             "synth": synth, "num_samples": num_samples, "out": out, "workers": workers,

@@ -8,22 +8,35 @@ from typing import Annotated
 
 import typer
 
+from a2d.cli._help import PlainHelpCommand
 from a2d.cli._progress import progress_bar
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("predict")
+    @app.command("predict", epilog=EXAMPLES, cls=PlainHelpCommand)
     def predict_cmd(
         sounds: Annotated[
             list[Path],
-            typer.Argument(help="Audio files (wav, flac, ogg, mp3) or folders holding them."),
+            typer.Argument(
+                metavar="SOUND...",
+                help="Audio files (wav, flac, ogg, mp3) or folders holding them.",
+                show_default=False,
+            ),
         ],
         checkpoint: Annotated[
-            Path, typer.Option("--checkpoint", "-c", help="The trained model checkpoint (.pt).")
+            Path,
+            typer.Option(
+                "--checkpoint", "-c", metavar="FILE", help="The trained model checkpoint (.pt)."
+            ),
         ],
         out: Annotated[
             Path,
-            typer.Option("--out", "-o", help="Folder for the results: one sub-folder per input."),
+            typer.Option(
+                "--out",
+                "-o",
+                metavar="DIR",
+                help="Folder for the results: one sub-folder per input.",
+            ),
         ],
         candidates: Annotated[
             int,
@@ -32,21 +45,34 @@ def register(app: typer.Typer) -> None:
                 "-k",
                 min=1,
                 max=256,
+                metavar="K",
                 help="Candidates sampled per input (flow models); the best-scoring one is kept.",
             ),
         ] = 16,
         spec: Annotated[
             str | None,
-            typer.Option(help="Refuse a checkpoint that was not trained on this parameter spec."),
+            typer.Option(
+                metavar="NAME",
+                help="Refuse a checkpoint that was not trained on this parameter spec "
+                "(e.g. vital_simple). Default: any.",
+            ),
         ] = None,
         synth: Annotated[
-            str | None, typer.Option(help="Refuse a checkpoint that is not for this synth.")
+            str | None,
+            typer.Option(
+                metavar="NAME",
+                help="Refuse a checkpoint that is not for this synth: vital or surge (a spec name "
+                "also works). Default: any.",
+            ),
         ] = None,
-        seed: Annotated[int, typer.Option(help="Seed of the model's sampling noise.")] = 0,
+        seed: Annotated[
+            int, typer.Option(metavar="N", help="Seed of the model's sampling noise.")
+        ] = 0,
         workers: Annotated[
             int | None,
             typer.Option(
                 min=0,
+                metavar="N",
                 help="Synth worker processes rendering the candidates (default: one per CPU core "
                 "for several inputs, none for one: starting a worker costs about 2 s; 0: render "
                 "in this process).",
@@ -54,14 +80,20 @@ def register(app: typer.Typer) -> None:
         ] = None,
         plugin_path: Annotated[
             Path | None,
-            typer.Option(help="Path of the synth plugin, for backends that need one (Surge XT)."),
+            typer.Option(
+                metavar="PATH",
+                help="Path of the synth plugin, for backends that need one (Surge XT).",
+            ),
         ] = None,
     ) -> None:
         """Predict synth settings for each sound; write preset, parameters, render and report."""
         from rich.console import Console
 
         from a2d.audio import find_sounds
+        from a2d.plugins import resolve_synth_and_spec
         from a2d.predict import PredictFailure, predict
+
+        synth, spec = resolve_synth_and_spec(synth, spec, need_spec=False)
 
         err = Console(stderr=True)
         options = {"plugin_path": str(plugin_path)} if plugin_path else None
@@ -87,6 +119,14 @@ def register(app: typer.Typer) -> None:
             for f in summary.failures:
                 err.print(f"  {f.error}", highlight=False, soft_wrap=True)
             raise typer.Exit(int(summary.exit_code))
+
+
+EXAMPLES = """Examples:
+
+\b
+  a2d predict my_sound.wav --checkpoint runs/flow/best.pt --out presets/
+  a2d predict sounds/ -c runs/flow/best.pt -o presets/ --candidates 32 --synth vital
+"""
 
 
 def default_workers(inputs: int) -> int:

@@ -9,22 +9,44 @@ import typer
 
 from a2d.cli._progress import progress_bar
 
+EXAMPLES = """Examples:
+
+\b
+  a2d quickstart
+  a2d quickstart --out /tmp/a2d-demo --steps 500
+"""
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory when it lies below it (shorter to read and to
+    paste), else as given."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
 
 def register(app: typer.Typer) -> None:
-    @app.command("quickstart")
+    @app.command("quickstart", epilog=EXAMPLES)
     def quickstart_cmd(
         out: Annotated[
-            Path, typer.Option("--out", "-o", help="Folder for everything; re-running reuses it.")
+            Path,
+            typer.Option(
+                "--out", "-o", metavar="DIR", help="Folder for everything; re-running reuses it."
+            ),
         ] = Path("a2d-quickstart"),
         samples: Annotated[
-            int | None, typer.Option(min=16, help="Dataset rows (default: the quickstart's 512).")
+            int | None,
+            typer.Option(min=16, metavar="N", help="Dataset rows. [default: 512]"),
         ] = None,
         steps: Annotated[
-            int | None, typer.Option(min=1, help="Training steps (default: the quickstart's 250).")
+            int | None, typer.Option(min=1, metavar="N", help="Training steps. [default: 250]")
         ] = None,
         candidates: Annotated[
             int,
-            typer.Option("--candidates", "-k", min=1, max=256, help="Candidates at prediction."),
+            typer.Option(
+                "--candidates", "-k", min=1, max=256, metavar="K", help="Candidates at prediction."
+            ),
         ] = 8,
     ) -> None:
         """Generate a small Vital dataset, train a tiny flow model, and predict a preset for a demo
@@ -56,9 +78,10 @@ def register(app: typer.Typer) -> None:
         if result.reused:
             err.print(f"reused the finished {' and '.join(result.reused)}", highlight=False)
         p = result.prediction
-        typer.echo(f"demo sound: {result.demo}")
-        typer.echo(f"checkpoint: {result.checkpoint}")
-        typer.echo(f"preset:     {p.preset}")
-        typer.echo(f"parameters: {p.params_json}")
-        typer.echo(f"render:     {p.audio}")
-        typer.echo(f"report:     {p.report}")
+        typer.echo(f"demo sound: {_shown(result.demo)}")
+        typer.echo(f"checkpoint: {_shown(result.checkpoint)}")
+        typer.echo(f"preset:     {_shown(p.preset)}   (load it in Vital: see the report)")
+        typer.echo(f"MIDI note:  {_shown(p.midi)}" if p.midi else "MIDI note:  -")
+        typer.echo(f"parameters: {_shown(p.params_json)}")
+        typer.echo(f"render:     {_shown(p.audio)}")
+        typer.echo(f"report:     {_shown(p.report)}")

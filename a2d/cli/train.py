@@ -10,41 +10,71 @@ import typer
 
 from a2d.cli._progress import progress_bar
 
+EXAMPLES = """Examples:
+
+\b
+  a2d train --data data/vs --size small --out runs/flow
+  a2d train --data data/vs --model feedforward --size tiny --train.steps 500
+  a2d train --data data/vs --resume runs/flow/last.pt
+"""
+
 
 def register(app: typer.Typer) -> None:
     @app.command(
         "train",
         context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+        epilog=EXAMPLES,
     )
     def train_cmd(
         ctx: typer.Context,
         data: Annotated[
             Path,
             typer.Option(
-                help="Dataset folder written by `a2d generate` (train and val splits are used)."
+                metavar="DIR",
+                help="Dataset folder written by `a2d generate` (train and val splits are used).",
             ),
         ],
         model: Annotated[
             str,
-            typer.Option(help="Registered model name: flow or feedforward (see `a2d plugins`)."),
+            typer.Option(
+                metavar="NAME",
+                help="Registered model name: flow or feedforward (see `a2d plugins`).",
+            ),
         ] = "flow",
         out: Annotated[
             Path | None,
-            typer.Option(help="Run folder for checkpoints and logs (default: runs/MODEL)."),
+            typer.Option(
+                metavar="DIR", help="Run folder for checkpoints and logs (default: runs/MODEL)."
+            ),
         ] = None,
         config: Annotated[
             Path | None,
             typer.Option(
-                exists=True, dir_okay=False, help="YAML config applied on top of the preset."
+                exists=True,
+                dir_okay=False,
+                metavar="FILE",
+                help="YAML config applied on top of the size's config.",
             ),
         ] = None,
-        preset: Annotated[
-            str, typer.Option(help="Size preset from configs/train: tiny, small or paper.")
+        size: Annotated[
+            str,
+            typer.Option(
+                metavar="tiny|small|paper",
+                help="Model and training size, from configs/train: tiny (a CPU demo in "
+                "minutes), small or paper.",
+            ),
         ] = "small",
+        preset: Annotated[
+            str | None,
+            typer.Option(hidden=True, help="Deprecated alias of --size."),
+        ] = None,
         resume: Annotated[
             Path | None,
             typer.Option(
-                exists=True, dir_okay=False, help="Checkpoint to continue training from exactly."
+                exists=True,
+                dir_okay=False,
+                metavar="FILE",
+                help="Checkpoint to continue training from exactly.",
             ),
         ] = None,
         as_json: Annotated[
@@ -57,8 +87,11 @@ def register(app: typer.Typer) -> None:
         from a2d.train.config import resolve_config
         from a2d.train.loop import train
 
+        if preset is not None:
+            typer.echo("warning: --preset is deprecated; use --size", err=True)
+            size = preset
         cfg = resolve_config(
-            preset=preset,
+            preset=size,
             config=config,
             values={
                 "model": model,

@@ -132,7 +132,8 @@ def build_base_state(synth: Any, base: dict[str, Any]) -> str:
         "length": SILENT_SAMPLE_LENGTH,
         "name": "a2d silence",
         "sample_rate": 44100,
-        "samples": base64.b64encode(np.zeros(SILENT_SAMPLE_LENGTH, "<f4").tobytes()).decode(),
+        # Vital stores samples as 16-bit PCM (Sample::jsonToState).
+        "samples": base64.b64encode(np.zeros(SILENT_SAMPLE_LENGTH, "<i2").tobytes()).decode(),
     }
     state["preset_name"] = base.get("preset_name", "a2d base")
     text = json.dumps(state)
@@ -277,30 +278,106 @@ class VitalBackend(SynthBackend):
         return self._synth.to_json()
 
     def write_preset(self, patch: Patch, path: str | Path) -> Path:
-        """Write the full state as a ``.vital`` file (loads in Vital and in ``vita``)."""
+        """Write the full state as a ``.vital`` file that the released Vital (1.0.x and 1.5.x)
+        opens and ``vita`` reloads (see :mod:`a2d_vital.preset`)."""
+        from a2d.notes import note_in_words
+        from a2d_vital.preset import dumps, preset_document
+
         path = Path(path)
         if path.suffix != self.preset_suffix:
             path = path.with_name(path.name + self.preset_suffix)
-        state = json.loads(self.state_json(patch))
-        state["preset_name"] = path.stem
-        state["author"] = "a2d"
-        state["comments"] = (
-            f"a2d spec {self.spec.name} ({self.spec.fingerprint}); note {patch.note}"
+        comments = (
+            f"Made by a2d (spec {self.spec.name}, {self.spec.fingerprint}). "
+            f"To hear the matched sound, {note_in_words(patch.note)}."
         )
+        doc = preset_document(self.state_json(patch), name=path.stem, comments=comments)
         try:
-            path.write_text(json.dumps(state))
+            path.write_text(dumps(doc), encoding="utf-8")
         except OSError as exc:
             raise OutputError(f"cannot write preset {path}: {exc}; choose a writable path") from exc
         return path
 
     def param_text(self, patch: Patch) -> dict[str, str]:
-        """Each parameter as Vital displays it (e.g. ``"-6.0dB"``)."""
+        """Each parameter as Vital's panel shows it, with its unit (e.g. ``"44.61 semitones"``,
+        ``"0.352 secs"``, ``"55.2 cents"``); see :func:`panel_text`."""
+        return {name: entry["text"] for name, entry in self.param_display(patch).items()}
+
+    def param_display(self, patch: Patch) -> dict[str, dict[str, str]]:
+        """Panel text, panel label and an everyday-units hint of every parameter."""
         self.reset()
         self.apply(patch)
-        return {p.name: self._synth.get_control_text(p.name) for p in self.spec.params}
+        out = {}
+        for p in self.spec.params:
+            details = self._synth.get_control_details(p.name)
+            value = float(patch.params[p.name])
+            if details.options:  # a choice: the panel shows its name (e.g. "24dB", "Formant")
+                text = self._synth.get_control_text(p.name)
+            else:
+                text = panel_text(details, value)
+            entry = {"label": details.display_name, "text": text}
+            if details.post_offset == -60.0 and details.display_units.strip() == "semitones":
+                # stored as a MIDI note number; the panel shows semitones above C4 (MIDI 60)
+                entry["value_unit"] = "MIDI note number; the panel shows it minus 60"
+            hint = panel_hint(p.name, details, value)
+            if hint:
+                entry["hint"] = hint
+            out[p.name] = entry
+        return out
 
     def close(self) -> None:
         self._synth = None
+
+
+def _vital_number(value: float, max_chars: int = 5) -> str:
+    """A number as Vital's sliders print it (``SynthSlider::formatValue``): 5 characters (6 with
+    a minus sign), a trailing point dropped."""
+    text = f"{value:.5f}"[: max_chars + (1 if value < 0 else 0)]
+    return text.rstrip(".") if text.endswith(".") else text
+
+
+#: Units Vital's panel omits but a musician needs (its tune sliders print cents without a unit).
+_MISSING_UNITS = {"tune": " cents"}
+
+
+def panel_text(details: Any, value: float) -> str:
+    """The value as Vital's panel prints it (``SynthSlider::getAdjustedValue`` then
+    ``formatValue``), from ``vita``'s control details: scaled, offset, inverted, multiplied."""
+    scale = details.scale.name
+    x = float(value)
+    if scale == "Indexed":
+        return f"{round(x)}{details.display_units}"
+    x = {
+        "Quadratic": x * x,
+        "Cubic": x**3,
+        "Quartic": x**4,
+        "Exponential": 2.0**x,
+        "SquareRoot": max(x, 0.0) ** 0.5,
+    }.get(scale, x)
+    x += details.post_offset
+    if scale == "Exponential" and details.name.endswith("frequency"):
+        # Vital's display_invert (not exposed by vita): its free-running rates print as periods
+        x = 1.0 / x if x else float("inf")
+    x *= details.display_multiply
+    unit = details.display_units or _MISSING_UNITS.get(details.name.rpartition("_")[2], "")
+    return f"{_vital_number(x)}{unit}"
+
+
+def _hz(hz: float) -> str:
+    return f"{hz / 1000:.2f} kHz" if hz >= 1000 else f"{hz:.1f} Hz"
+
+
+def panel_hint(name: str, details: Any, value: float) -> str:
+    """The value in everyday units where the panel's are not (empty where they are)."""
+    if details.display_units.strip() == "semitones" and details.post_offset == -60.0:
+        hz = 440.0 * 2.0 ** ((value - 69.0) / 12.0)  # the stored value is a MIDI note number
+        return f"cutoff {_hz(hz)}"
+    if details.scale.name == "Exponential" and name.endswith("frequency"):
+        return f"rate {_hz(2.0**value)}"
+    if name.startswith("modulation_") and name.endswith("_amount"):
+        return f"{value * 100:+.0f} % of the destination's range"
+    if details.scale.name == "Quadratic" and not details.display_units:
+        return f"{20 * np.log10(max(value * value, 1e-6)):.1f} dB" if value > 0 else "silent"
+    return ""
 
 
 def load_vital_preset(path: str | Path, sample_rate: int = 44100) -> Any:

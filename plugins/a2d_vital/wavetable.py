@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from a2d_vital.preset import PRESET_VERSION
+
 #: Samples per wavetable frame (Vital's fixed frame size).
 FRAME_SIZE = 2048
 
@@ -69,5 +71,5 @@ def basic_shapes_wavetable() -> dict[str, Any]:
         ],
         "name": "a2d Basic Shapes",
         "remove_all_dc": True,
-        "version": "1.5.5",
+        "version": PRESET_VERSION,
     }
