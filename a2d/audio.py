@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from a2d.errors import AudioInputError
+from a2d.errors import AudioInputError, AudioNotFoundError
 from a2d.loudness import integrated_loudness
 from a2d.synth import RenderSettings
 
@@ -85,7 +85,7 @@ def read_audio(path: str | Path, *, max_seconds: float = MAX_SECONDS) -> tuple[n
 
     path = Path(path)
     if not path.exists():
-        raise AudioInputError(f"{path}: no such file; check the path")
+        raise AudioNotFoundError(f"{path}: no such file; check the path")
     if not path.is_file():
         raise AudioInputError(f"{path}: not a file; pass audio files or folders holding them")
     if path.suffix.lower() not in SUPPORTED_SUFFIXES:

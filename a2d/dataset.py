@@ -30,7 +30,8 @@ from typing import Any
 import h5py
 import numpy as np
 
-from a2d.errors import DatasetError
+from a2d.atomic import atomic_write
+from a2d.errors import DatasetError, DatasetNotFoundError
 from a2d.features import MelSettings
 from a2d.spec import ParamSpec
 from a2d.synth import RenderSettings
@@ -128,7 +129,7 @@ class Manifest:
     def read(cls, root: str | Path) -> Manifest:
         path = Path(root) / MANIFEST_NAME
         if not path.is_file():
-            raise DatasetError(
+            raise DatasetNotFoundError(
                 f"no dataset at {str(root)!r} ({MANIFEST_NAME} is missing); create one with "
                 "`a2d generate --out DIR`"
             )
@@ -157,10 +158,7 @@ class Manifest:
 
     def write(self, root: str | Path) -> None:
         """Write atomically (temp file + rename) so a crash never leaves half a manifest."""
-        path = Path(root) / MANIFEST_NAME
-        tmp = path.with_name(f".{MANIFEST_NAME}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self.data, indent=1, sort_keys=True))
-        os.replace(tmp, path)
+        atomic_write(Path(root) / MANIFEST_NAME, json.dumps(self.data, indent=1, sort_keys=True))
 
 
 class Dataset:

@@ -103,6 +103,30 @@ class AudioInputError(A2DError):
     exit_code = ExitCode.DATA
 
 
+class CheckpointNotFoundError(CheckpointError):
+    """A checkpoint file does not exist."""
+
+    exit_code = ExitCode.NOT_FOUND
+
+
+class DatasetNotFoundError(DatasetError):
+    """A dataset folder (its manifest) does not exist."""
+
+    exit_code = ExitCode.NOT_FOUND
+
+
+class AudioNotFoundError(AudioInputError):
+    """An input sound file does not exist."""
+
+    exit_code = ExitCode.NOT_FOUND
+
+
+class InputNotFoundError(A2DError):
+    """A file named on the command line (config, resume checkpoint...) does not exist."""
+
+    exit_code = ExitCode.NOT_FOUND
+
+
 class NativeBackendError(A2DError):
     """The requested native implementation (cpp/cuda) is not available."""
 

@@ -100,25 +100,29 @@ class GenerateConfig:
             raise ConfigError("--synth is required: name a registered spec (see `a2d plugins`)")
         if self.out is None:
             raise ConfigError("--out is required: the folder to write the dataset into")
+        v = self
         checks = {
-            "--workers must be >= 0": self.workers >= 0,
-            "--shard-size must be >= 1": self.shard_size >= 1,
-            "--num-shards must be >= 1 and 0 <= --shard-index < --num-shards": (
-                self.num_shards >= 1 and 0 <= self.shard_index < self.num_shards
+            f"--workers must be >= 0, got {v.workers}": v.workers >= 0,
+            f"--shard-size must be >= 1, got {v.shard_size}": v.shard_size >= 1,
+            "--num-shards must be >= 1 and 0 <= --shard-index < --num-shards, got "
+            f"--shard-index {v.shard_index} --num-shards {v.num_shards}": (
+                v.num_shards >= 1 and 0 <= v.shard_index < v.num_shards
             ),
-            "chunk_rows, block_rows and max_attempts must be >= 1": min(
-                self.chunk_rows, self.block_rows, self.max_attempts
+            "chunk_rows, block_rows and max_attempts must be >= 1, got "
+            f"{v.chunk_rows}, {v.block_rows}, {v.max_attempts}": min(
+                v.chunk_rows, v.block_rows, v.max_attempts
             )
             >= 1,
-            "val_fraction and test_fraction must be >= 0 with a sum below 1": (
-                self.val_fraction >= 0
-                and self.test_fraction >= 0
-                and self.val_fraction + self.test_fraction < 1
+            "val_fraction and test_fraction must be >= 0 with a sum below 1, got "
+            f"{v.val_fraction} and {v.test_fraction}": (
+                v.val_fraction >= 0
+                and v.test_fraction >= 0
+                and v.val_fraction + v.test_fraction < 1
             ),
         }
         for message, ok in checks.items():
             if not ok:
-                raise ConfigError(f"{message} (got {self!r})")
+                raise ConfigError(message)
 
     def content(self) -> dict[str, Any]:
         return {k: to_dict(getattr(self, k)) for k in CONTENT_KEYS}

@@ -49,9 +49,7 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int | None, typer.Option(help=_HELP["seed"])] = None,
         min_loudness: Annotated[float | None, typer.Option(help=_HELP["min_loudness"])] = None,
         shard_size: Annotated[int | None, typer.Option(help=_HELP["shard_size"])] = None,
-        config: Annotated[
-            Path | None, typer.Option(exists=True, dir_okay=False, help=_HELP["config"])
-        ] = None,
+        config: Annotated[Path | None, typer.Option(help=_HELP["config"])] = None,
         plugin_path: Annotated[str | None, typer.Option(help=_HELP["plugin_path"])] = None,
         resume: Annotated[
             bool | None, typer.Option("--resume/--overwrite", help=_HELP["resume"])

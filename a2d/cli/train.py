@@ -34,18 +34,14 @@ def register(app: typer.Typer) -> None:
         ] = None,
         config: Annotated[
             Path | None,
-            typer.Option(
-                exists=True, dir_okay=False, help="YAML config applied on top of the preset."
-            ),
+            typer.Option(help="YAML config applied on top of the preset."),
         ] = None,
         preset: Annotated[
             str, typer.Option(help="Size preset from configs/train: tiny, small or paper.")
         ] = "small",
         resume: Annotated[
             Path | None,
-            typer.Option(
-                exists=True, dir_okay=False, help="Checkpoint to continue training from exactly."
-            ),
+            typer.Option(help="Checkpoint to continue training from exactly."),
         ] = None,
         as_json: Annotated[
             bool, typer.Option("--json", help="Print the result as JSON on stdout.")

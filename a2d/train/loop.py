@@ -16,7 +16,7 @@ from torch import nn
 from a2d.checkpoint import make_payload, read_payload, save_checkpoint
 from a2d.config import to_dict
 from a2d.dataset import open_dataset
-from a2d.errors import CheckpointError, ConfigError, DatasetError
+from a2d.errors import A2DError, CheckpointError, ConfigError, DatasetError
 from a2d.model import LossOutput, Predictor, model_class
 from a2d.spec import ParamSpec
 from a2d.train import distributed
@@ -153,22 +153,31 @@ def _run(
     payload: dict[str, Any] | None = None
     if config.resume is not None:
         payload = read_payload(config.resume)
-        ckpt_spec = ParamSpec.from_json(payload["spec"])
-        if not ckpt_spec.same_as(spec):
+        try:
+            ckpt_spec = ParamSpec.from_json(payload["spec"])
+            if not ckpt_spec.same_as(spec):
+                raise CheckpointError(
+                    f"cannot resume: checkpoint {str(config.resume)!r} was trained on spec "
+                    f"{ckpt_spec.name!r} ({ckpt_spec.fingerprint}) but {str(config.data)!r} holds spec "
+                    f"{spec.name!r} ({spec.fingerprint}); resume on the same dataset"
+                )
+            if payload["model"] != config.model:
+                raise CheckpointError(
+                    f"cannot resume: checkpoint {str(config.resume)!r} holds model "
+                    f"{payload['model']!r}, not {config.model!r}; pass --model {payload['model']}"
+                )
+            model = model_class(payload["model"]).build(**payload["model_args"])
+            model.load_state_dict(payload["model_state"])
+            mean, std = payload["normalization"]["mean"], payload["normalization"]["std"]
+            step = int(payload["step"])
+        except A2DError:
+            raise
+        except Exception as exc:  # a payload with missing or mistyped entries
             raise CheckpointError(
-                f"cannot resume: checkpoint {str(config.resume)!r} was trained on spec "
-                f"{ckpt_spec.name!r} ({ckpt_spec.fingerprint}) but {str(config.data)!r} holds spec "
-                f"{spec.name!r} ({spec.fingerprint}); resume on the same dataset"
-            )
-        if payload["model"] != config.model:
-            raise CheckpointError(
-                f"cannot resume: checkpoint {str(config.resume)!r} holds model "
-                f"{payload['model']!r}, not {config.model!r}; pass --model {payload['model']}"
-            )
-        model = model_class(payload["model"]).build(**payload["model_args"])
-        model.load_state_dict(payload["model_state"])
-        mean, std = payload["normalization"]["mean"], payload["normalization"]["std"]
-        step = int(payload["step"])
+                f"cannot resume from {str(config.resume)!r}: the checkpoint is malformed "
+                f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+                "resume from another checkpoint of the run"
+            ) from None
     else:
         cls = model_class(config.model)
         model = cls.build(**{**cls.spec_args(spec, input_shape), **config.model_args})
@@ -184,12 +193,18 @@ def _run(
     optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     best = float("inf")
     if payload is not None:
-        ts = payload["train_state"]
-        optimizer.load_state_dict(ts["optimizer"])
-        best = float(ts.get("best", best))
-        torch.set_rng_state(ts["rng_torch"])
-        if device.type == "cuda" and "rng_cuda" in ts:
-            torch.cuda.set_rng_state(ts["rng_cuda"], device)
+        try:
+            ts = payload["train_state"]
+            optimizer.load_state_dict(ts["optimizer"])
+            best = float(ts.get("best", best))
+            torch.set_rng_state(ts["rng_torch"])
+            if device.type == "cuda" and "rng_cuda" in ts:
+                torch.cuda.set_rng_state(ts["rng_cuda"], device)
+        except Exception as exc:  # no or a mistyped training state
+            raise CheckpointError(
+                f"cannot resume from {str(config.resume)!r}: its training state is missing or "
+                f"malformed ({type(exc).__name__}); resume from a `last.pt` written by `a2d train`"
+            ) from None
 
     resolved = to_dict(config)
 
@@ -254,7 +269,7 @@ def _run(
             },
             generator=torch.Generator().manual_seed(0),
         )
-        log = MetricsLog(run_dir, extra=tuple(probe.metrics))
+        log = MetricsLog(run_dir, extra=tuple(probe.metrics), start_step=step)
         cleanup.callback(log.close)
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16)
