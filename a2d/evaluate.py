@@ -129,6 +129,7 @@ def nearest_neighbours(
     best_p = torch.zeros((len(q), 0, train.spec.width), dtype=torch.float64)
     for start in range(0, len(train), chunk):
         block = train.read(start, min(start + chunk, len(train)), fields=("mel", "params"))
+        train.check_finite(block, start)
         d = torch.cdist(q, torch.from_numpy(_pool(block["mel"])))
         n, kept = d.shape[1], best_d.shape[1]
         idx = torch.arange(start, start + n).expand(len(q), -1)
@@ -316,6 +317,7 @@ def evaluate(
 
     def propose(start: int) -> tuple[dict[str, np.ndarray], list[Future]]:
         block = ds.read(start, min(start + batch_size, n), fields=fields)
+        ds.check_finite(block, start)  # a damaged row is named, not scored as NaN
         rows = np.arange(start, start + block["mel"].shape[0])
         proposals = {  # snapped to valid settings: what is rendered is what is scored
             m.name: np.stack(

@@ -300,6 +300,9 @@ class VitalBackend(SynthBackend):
         return {p.name: self._synth.get_control_text(p.name) for p in self.spec.params}
 
     def close(self) -> None:
+        """Drop the synth and its control handles (they keep it alive): released before the
+        interpreter exits, nanobind reports no leaked ``vita`` instances."""
+        self._controls = {}
         self._synth = None
 
 
