@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from a2d.errors import ConfigError, InputNotFoundError
+from a2d.errors import ConfigError, ConfigNotFoundError
 
 T = TypeVar("T")
 
@@ -26,7 +26,7 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         what = "is a folder, not a file" if path.is_dir() else "does not exist"
-        raise InputNotFoundError(f"config file {str(path)!r} {what}; check the path")
+        raise ConfigNotFoundError(f"config file {str(path)!r} {what}; check the path")
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:

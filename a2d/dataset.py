@@ -34,7 +34,7 @@ import h5py
 import numpy as np
 
 from a2d.atomic import atomic_write
-from a2d.errors import DatasetError, DatasetNotFoundError
+from a2d.errors import DatasetError, DatasetNotFoundError, UnknownSplitError
 from a2d.features import MelSettings
 from a2d.spec import ParamSpec
 from a2d.synth import RenderSettings
@@ -385,7 +385,7 @@ def open_dataset(root: str | Path, split: str | None = None) -> Dataset:
     elif split in manifest.splits:
         start, stop = manifest.splits[split]
     else:
-        raise DatasetError(
+        raise UnknownSplitError(
             f"unknown split {split!r}; this dataset has {', '.join(manifest.splits)}"
         )
     size = manifest.shard_size

@@ -121,8 +121,14 @@ class AudioNotFoundError(AudioInputError):
     exit_code = ExitCode.NOT_FOUND
 
 
-class InputNotFoundError(A2DError):
-    """A file named on the command line (config, resume checkpoint...) does not exist."""
+class ConfigNotFoundError(ConfigError):
+    """A named configuration does not exist: a config file, a training preset."""
+
+    exit_code = ExitCode.NOT_FOUND
+
+
+class UnknownSplitError(DatasetError):
+    """A dataset has no split of the asked name."""
 
     exit_code = ExitCode.NOT_FOUND
 
