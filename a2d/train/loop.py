@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from a2d.atomic import atomic_write, ensure_writable_dir
 from a2d.checkpoint import make_payload, read_payload, save_checkpoint
 from a2d.config import to_dict
 from a2d.dataset import open_dataset
@@ -143,6 +144,8 @@ def _run(
         torch.cuda.set_device(device)
     run_dir = Path(config.out)
     train_ds = _open_split(Path(config.data), "train")
+    if info.is_main:
+        ensure_writable_dir(run_dir)  # before any training that could not be saved
     spec: ParamSpec = train_ds.spec
     val_ds = open_dataset(config.data, "val") if "val" in train_ds.manifest.splits else None
     if val_ds is not None and len(val_ds) == 0:
@@ -260,8 +263,7 @@ def _run(
     )
     log = None
     if info.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.json").write_text(json.dumps(resolved, indent=1))
+        atomic_write(run_dir / "config.json", json.dumps(resolved, indent=1))
         probe = model.loss(
             {
                 "features": torch.zeros(2, *input_shape, device=device),
@@ -347,7 +349,7 @@ def _run(
             "rank_checksums": checksums,
             **{f"val_{k}": v for k, v in val.items()},
         }
-        (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+        atomic_write(run_dir / "summary.json", json.dumps(summary, indent=1))
     return TrainResult(
         run_dir=run_dir,
         checkpoint=last_ckpt,
