@@ -14,7 +14,6 @@ rendering on as an orphan beside the run that resumes the dataset.
 from __future__ import annotations
 
 import atexit
-import errno
 import io
 import os
 import signal
@@ -27,15 +26,13 @@ import h5py
 import numpy as np
 
 from a2d._orphans import watch_parent
+from a2d.atomic import is_disk_full
 from a2d.dataset import FIELD_DTYPES, shard_name
 from a2d.errors import OutputError, RenderError
 from a2d.features import MelSettings
 from a2d.loudness import LoudnessGate
 from a2d.spec import ParamSpec
 from a2d.synth import RenderSettings, SynthBackend
-
-#: errno values that mean "the disk cannot take more" (EFBIG: a file size limit).
-_DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 @dataclass(frozen=True)
@@ -309,7 +306,7 @@ def _write_shard(job: ShardJob, progress: Callable[[int, int, int], None] | None
         if fh is not None:
             fh.close()
         tmp.unlink(missing_ok=True)
-        if _is_disk_full(exc):
+        if is_disk_full(exc):
             raise OutputError(
                 f"disk full while writing {str(final)!r}; completed shards are kept: free space and "
                 "re-run the same command to resume"
@@ -334,17 +331,6 @@ def _write_shard(job: ShardJob, progress: Callable[[int, int, int], None] | None
         prechecked=gate.prechecked,
         seconds=time.perf_counter() - t0,
         backend_version=backend.version,
-    )
-
-
-def _is_disk_full(exc: BaseException) -> bool:
-    """HDF5 wraps the errno in its message; look at both."""
-    if getattr(exc, "errno", None) in _DISK_FULL:
-        return True
-    text = str(exc).lower()
-    return any(
-        s in text
-        for s in ("no space left", "disk quota", "file too large", "errno = 28", "errno = 27")
     )
 
 
