@@ -151,3 +151,11 @@ def test_synth_workers_release_their_synths(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "nanobind" not in proc.stderr and "leaked" not in proc.stderr, proc.stderr
+    generate = subprocess.run(
+        [sys.executable, "-c", "from a2d.cli import run; run()", "generate", "--synth",
+         "vital_simple", "--num-samples", "4", "--out", "g", "--workers", "1", "--shard-size", "4",
+         "--duration", "0.5"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert generate.returncode == 0, generate.stderr
+    assert "nanobind" not in generate.stderr and "leaked" not in generate.stderr, generate.stderr
