@@ -11,12 +11,13 @@ import os
 import queue as queue_mod
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
 from a2d import _workers
-from a2d.errors import ConfigError
+from a2d.errors import ConfigError, RenderError
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,13 @@ def run_local(jobs: list[_workers.ShardJob], config: Any, tally: Tally) -> None:
             done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
             drain()
             for fut in done:
-                tally.add_result(fut.result())
+                try:
+                    tally.add_result(fut.result())
+                except BrokenProcessPool as exc:
+                    raise RenderError(
+                        f"a generate worker process died ({exc}); finished shards are kept: re-run "
+                        "the same command to resume (--workers 0 shows the synth's own error)"
+                    ) from None
         pool.shutdown(wait=True)
         drain()
     finally:

@@ -2,6 +2,9 @@
 
 ``A2D_IMPLEMENTATION=python|cpp|cuda`` forces one; forcing a backend that did not build is an error.
 ``A2D_REQUIRE_NATIVE=1`` makes a missing ``a2d._core`` an error instead of a fallback (CI sets it).
+A fallback that nobody asked for (no ``A2D_IMPLEMENTATION=python``) says so once on stderr: the
+usual cause is Python started in the source checkout, which imports the source ``a2d/`` (no compiled
+extension) instead of the installed package.
 """
 
 from __future__ import annotations
@@ -28,7 +31,23 @@ def core() -> ModuleType | None:
                 "a2d._core is not built but A2D_REQUIRE_NATIVE=1; reinstall with "
                 "`pip install .` and a C++17 compiler"
             ) from None
+        if os.environ.get("A2D_IMPLEMENTATION", "").strip().lower() != "python":
+            _warn_fallback()
         return None
+
+
+def _warn_fallback() -> None:
+    """One stderr line: the compiled kernels are missing, so everything runs 20-40x slower."""
+    import sys
+
+    where = os.path.dirname(os.path.abspath(__file__))
+    print(
+        f"warning: a2d's compiled extension a2d._core is missing in {where}, so the slow "
+        "pure-Python kernels run (mel 20-40x slower); if that is a source checkout, run from "
+        "another folder or set PYTHONSAFEPATH=1, else reinstall with `pip install .` "
+        "(A2D_IMPLEMENTATION=python asks for the Python kernels and hides this)",
+        file=sys.stderr,
+    )
 
 
 @cache

@@ -13,9 +13,10 @@ rendering on as an orphan beside the run that resumes the dataset.
 
 from __future__ import annotations
 
-import errno
+import atexit
 import io
 import os
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,15 +26,13 @@ import h5py
 import numpy as np
 
 from a2d._orphans import watch_parent
+from a2d.atomic import is_disk_full
 from a2d.dataset import FIELD_DTYPES, shard_name
 from a2d.errors import OutputError, RenderError
 from a2d.features import MelSettings
 from a2d.loudness import LoudnessGate
 from a2d.spec import ParamSpec
 from a2d.synth import RenderSettings, SynthBackend
-
-#: errno values that mean "the disk cannot take more" (EFBIG: a file size limit).
-_DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 @dataclass(frozen=True)
@@ -99,6 +98,12 @@ _BACKEND: tuple[tuple[Any, ...], SynthBackend] | None = None
 _PROGRESS: Any = None
 _PARENT: int | None = None
 _BUSY = False
+_INTERRUPTED = False
+
+
+def _note_interrupt(signum: int, frame: Any) -> None:
+    global _INTERRUPTED
+    _INTERRUPTED = True
 
 
 class ParentGone(Exception):
@@ -110,12 +115,26 @@ def init_worker(progress_queue: Any = None, native_threads: int = 0) -> None:
     process is the parent; cap the native kernels' threads (the worker processes share the cores;
     0 leaves it alone)."""
     global _PROGRESS, _PARENT
+    atexit.register(release_backend)
+    # Ctrl-C in a terminal reaches the whole process group: the parent handles it (it stops the
+    # pool, prints one line); a worker only notes it, drops its shard after the current block and
+    # leaves quietly (a traceback of its own would bury the parent's line).
+    signal.signal(signal.SIGINT, _note_interrupt)
     _PROGRESS = progress_queue
     # Between shards the watcher ends an orphaned worker; inside one, write_shard checks after
     # every block, so that it can remove its temp file first.
     _PARENT = watch_parent(busy=lambda: _BUSY)
     if native_threads > 0:
         os.environ["A2D_NUM_THREADS"] = str(native_threads)
+
+
+def release_backend() -> None:
+    """Close this process's backend (at the end of a run, and at exit of a worker process: a
+    synth alive at interpreter exit makes nanobind print leak warnings)."""
+    global _BACKEND
+    if _BACKEND is not None:
+        backend, _BACKEND = _BACKEND[1], None
+        backend.close()
 
 
 def _key(job: ShardJob) -> tuple[Any, ...]:
@@ -182,6 +201,7 @@ def _create_datasets(f: h5py.File, job: ShardJob, width: int) -> dict[str, h5py.
             dtype=FIELD_DTYPES[name],
             chunks=chunks,
             compression=comp if big else None,
+            fletcher32=True,  # per-chunk checksums: a damaged shard is found, not trained on
         )
     return out
 
@@ -265,6 +285,8 @@ def _write_shard(job: ShardJob, progress: Callable[[int, int, int], None] | None
                     raise ParentGone(
                         f"the generate process {_PARENT} died; shard {job.index} dropped"
                     )
+                if _INTERRUPTED:
+                    raise ParentGone(f"interrupted; shard {job.index} dropped")
             f.attrs.update(
                 first_row=job.first_row,
                 rows=job.rows,
@@ -284,7 +306,7 @@ def _write_shard(job: ShardJob, progress: Callable[[int, int, int], None] | None
         if fh is not None:
             fh.close()
         tmp.unlink(missing_ok=True)
-        if _is_disk_full(exc):
+        if is_disk_full(exc):
             raise OutputError(
                 f"disk full while writing {str(final)!r}; completed shards are kept: free space and "
                 "re-run the same command to resume"
@@ -309,17 +331,6 @@ def _write_shard(job: ShardJob, progress: Callable[[int, int, int], None] | None
         prechecked=gate.prechecked,
         seconds=time.perf_counter() - t0,
         backend_version=backend.version,
-    )
-
-
-def _is_disk_full(exc: BaseException) -> bool:
-    """HDF5 wraps the errno in its message; look at both."""
-    if getattr(exc, "errno", None) in _DISK_FULL:
-        return True
-    text = str(exc).lower()
-    return any(
-        s in text
-        for s in ("no space left", "disk quota", "file too large", "errno = 28", "errno = 27")
     )
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from a2d.errors import AudioInputError
+from a2d.errors import AudioInputError, AudioNotFoundError
 from a2d.loudness import integrated_loudness
 from a2d.synth import RenderSettings
 
@@ -34,6 +34,8 @@ TARGET_LUFS = -20.0
 MAX_SECONDS = 600.0
 #: Leading samples quieter than this (dB relative to the clip's peak) are trimmed.
 TRIM_DB = -50.0
+#: Shortest input (seconds, after trimming): one BS.1770 loudness gating block.
+MIN_SECONDS = 0.4
 #: Clips whose peak is below this (linear) or whose loudness is below -70 LUFS are silent.
 SILENCE_PEAK = 1e-5
 
@@ -85,7 +87,7 @@ def read_audio(path: str | Path, *, max_seconds: float = MAX_SECONDS) -> tuple[n
 
     path = Path(path)
     if not path.exists():
-        raise AudioInputError(f"{path}: no such file; check the path")
+        raise AudioNotFoundError(f"{path}: no such file; check the path")
     if not path.is_file():
         raise AudioInputError(f"{path}: not a file; pass audio files or folders holding them")
     if path.suffix.lower() not in SUPPORTED_SUFFIXES:
@@ -155,6 +157,11 @@ def load_sound(
         )
     onset = leading_silence(audio, TRIM_DB)
     audio = audio[:, onset:]
+    if audio.shape[-1] < round(MIN_SECONDS * rate):  # before padding: padding adds only silence
+        raise AudioInputError(
+            f"{path}: too short ({audio.shape[-1] / rate:.3f} s after trimming leading silence, "
+            f"less than the {MIN_SECONDS} s needed to measure loudness); use a longer sound"
+        )
     if rate != settings.sample_rate:
         import librosa
 
@@ -163,8 +170,6 @@ def load_sound(
         )
     audio = to_channels(audio, settings.channels)
     audio = fit_length(audio, settings.num_samples)
-    if audio.shape[-1] < round(0.4 * settings.sample_rate):
-        raise AudioInputError(f"{path}: too short to measure loudness (< 0.4 s after trimming)")
     loudness = float(integrated_loudness(audio, settings.sample_rate))
     if not np.isfinite(loudness) or loudness < -70.0:
         raise AudioInputError(

@@ -9,14 +9,15 @@ config, and the state (model, optimizer, step, RNG states) to resume training ex
 
 from __future__ import annotations
 
-import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from a2d.errors import CheckpointError
+from a2d.atomic import atomic_save, output_error
+from a2d.errors import CheckpointError, CheckpointNotFoundError
 from a2d.features import MelSettings
 from a2d.model import Predictor, model_class
 from a2d.spec import ParamSpec
@@ -130,22 +131,26 @@ def make_payload(
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     """Write ``payload`` atomically (temporary file + rename) and return the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(payload, tmp)
-    tmp.replace(path)
-    return path
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise output_error(path.parent, exc) from None
+    return atomic_save(path, lambda tmp: torch.save(payload, tmp))
 
 
 def read_payload(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """The raw checkpoint dictionary; a missing, corrupt or too-new file is a CheckpointError."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(
+        raise CheckpointNotFoundError(
             f"checkpoint {str(path)!r} does not exist; pass the path of a .pt file"
         )
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():
+            # torch warns (UserWarning) before refusing a pickle that is not plain data; the
+            # refusal below is the one line the user sees.
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many types for truncated or foreign files
         raise CheckpointError(
             f"checkpoint {str(path)!r} cannot be read ({type(exc).__name__}); it is corrupt or not "
@@ -153,9 +158,16 @@ def read_payload(path: str | Path, map_location: str | torch.device = "cpu") -> 
         ) from exc
     if not isinstance(payload, dict) or "format" not in payload or "model_state" not in payload:
         raise CheckpointError(
-            f"{str(path)!r} is not an a2d checkpoint (no format/model_state keys)"
+            f"{str(path)!r} is not an a2d checkpoint (no format/model_state keys); pass a "
+            "checkpoint written by `a2d train`"
         )
-    if payload["format"] > CHECKPOINT_FORMAT:
+    fmt = payload["format"]
+    if not isinstance(fmt, int) or isinstance(fmt, bool) or fmt < 1:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} has an invalid format field ({fmt!r}); it is corrupt or not "
+            "an a2d checkpoint: re-train or re-copy it"
+        )
+    if fmt > CHECKPOINT_FORMAT:
         raise CheckpointError(
             f"checkpoint {str(path)!r} has format {payload['format']}, newer than this a2d "
             f"supports ({CHECKPOINT_FORMAT}); upgrade a2d"

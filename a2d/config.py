@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from a2d.errors import ConfigError
+from a2d.errors import ConfigError, ConfigNotFoundError
 
 T = TypeVar("T")
 
@@ -25,14 +25,32 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping; a missing or malformed file is a :class:`ConfigError`."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"config file {str(path)!r} does not exist")
+        what = "is a folder, not a file" if path.is_dir() else "does not exist"
+        raise ConfigNotFoundError(f"config file {str(path)!r} {what}; check the path")
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {exc}") from exc
+        raise ConfigError(
+            f"config file {str(path)!r} is not valid YAML ({_yaml_problem(exc)}); fix the file"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise ConfigError(
+            f"config file {str(path)!r} cannot be read as text ({reason}); pass a YAML file"
+        ) from None
     if not isinstance(data, dict):
-        raise ConfigError(f"config file {str(path)!r} must hold a mapping at the top level")
+        raise ConfigError(
+            f"config file {str(path)!r} must hold a mapping at the top level; write `key: value` lines"
+        )
     return data
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """One line of a YAML error: what and where (PyYAML's own text spans several lines)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or type(exc).__name__
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return f"{where}{problem}"
 
 
 def parse_overrides(args: Sequence[str]) -> dict[str, Any]:

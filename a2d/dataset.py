@@ -9,7 +9,10 @@ Each shard holds ``audio`` float16 ``(n, C, T)``, ``mel`` float32 ``(n, C, n_mel
 ``params`` float32 ``(n, width)`` in [0, 1], ``note`` float32 ``(n, 4)`` (pitch, velocity, start s,
 end s), ``row`` int64 ``(n,)`` (global row index) and ``attempt`` int32 ``(n,)`` (loudness-gate
 redraws: the row's patch is ``spec.sample(np.random.default_rng([seed, row, attempt]))``).
-A shard file exists only once it is complete (written as ``*.h5.tmp`` and renamed).
+A shard file exists only once it is complete (written as ``*.h5.tmp`` and renamed). Every field
+is stored with HDF5's ``fletcher32`` checksum filter (per chunk): a damaged shard fails to read
+(:func:`verify_shard` on resume; :meth:`Dataset.read` names the shard and rows) instead of giving
+garbage.
 Row ``r`` of the dataset is always in shard ``r // shard_size`` at offset ``r % shard_size``.
 
 Splits are contiguous row ranges ``[start, stop)`` listed in the manifest: the last rows are
@@ -30,7 +33,8 @@ from typing import Any
 import h5py
 import numpy as np
 
-from a2d.errors import DatasetError
+from a2d.atomic import atomic_write
+from a2d.errors import DatasetError, DatasetNotFoundError, UnknownSplitError
 from a2d.features import MelSettings
 from a2d.spec import ParamSpec
 from a2d.synth import RenderSettings
@@ -48,6 +52,8 @@ FIELD_DTYPES: dict[str, str] = {
     "attempt": "int32",
 }
 DEFAULT_FIELDS = ("mel", "params")
+#: Rows :func:`verify_shard` reads per step (bounds its memory on shards of long clips).
+VERIFY_ROWS = 32
 
 
 def shard_name(index: int) -> str:
@@ -128,7 +134,7 @@ class Manifest:
     def read(cls, root: str | Path) -> Manifest:
         path = Path(root) / MANIFEST_NAME
         if not path.is_file():
-            raise DatasetError(
+            raise DatasetNotFoundError(
                 f"no dataset at {str(root)!r} ({MANIFEST_NAME} is missing); create one with "
                 "`a2d generate --out DIR`"
             )
@@ -157,10 +163,7 @@ class Manifest:
 
     def write(self, root: str | Path) -> None:
         """Write atomically (temp file + rename) so a crash never leaves half a manifest."""
-        path = Path(root) / MANIFEST_NAME
-        tmp = path.with_name(f".{MANIFEST_NAME}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self.data, indent=1, sort_keys=True))
-        os.replace(tmp, path)
+        atomic_write(Path(root) / MANIFEST_NAME, json.dumps(self.data, indent=1, sort_keys=True))
 
 
 class Dataset:
@@ -247,12 +250,42 @@ class Dataset:
                     out[name] = np.empty((g1 - g0, *dset.shape[1:]), dtype=dset.dtype)
                 if b > a:
                     o = pos - g0
-                    dset.read_direct(out[name], np.s_[a:b], np.s_[o : o + b - a])
+                    try:
+                        dset.read_direct(out[name], np.s_[a:b], np.s_[o : o + b - a])
+                    except (OSError, RuntimeError) as exc:  # checksum mismatch, damaged chunk
+                        raise self._damaged(k, name, a + size * k, b + size * k, exc) from None
             pos = k * size + b
         if not out:
             for name in fields:
                 out[name] = np.empty((0,), dtype=FIELD_DTYPES[name])
         return out
+
+    def _damaged(self, k: int, name: str, r0: int, r1: int, exc: BaseException) -> DatasetError:
+        path = self.root / self.manifest.shards[k]["file"]
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return DatasetError(
+            f"shard {str(path)!r} is damaged: {name!r} of rows {r0}..{r1 - 1} cannot be read "
+            f"({reason}); delete the shard and re-run the same `a2d generate ... --out "
+            f"{self.root}` command to regenerate it"
+        )
+
+    def check_finite(self, block: dict[str, np.ndarray], start: int) -> None:
+        """Raise :class:`DatasetError` naming the shard and row if ``block`` (rows ``start...`` of
+        this view, as :meth:`read` returns them) holds NaN or inf in a float field."""
+        for name, arr in block.items():
+            if arr.dtype.kind == "f" and len(arr) and not np.all(np.isfinite(arr)):
+                i = int(np.flatnonzero(~np.isfinite(arr.reshape(len(arr), -1)).all(1))[0])
+                shard, row = self.shard_of(start + i)
+                raise DatasetError(
+                    f"shard {str(shard)!r} has NaN/inf in {name!r} at row {row}; delete the shard "
+                    f"and re-run the same `a2d generate ... --out {self.root}` command to "
+                    "regenerate it"
+                )
+
+    def shard_of(self, index: int) -> tuple[Path, int]:
+        """The shard file holding row ``index`` of this view, and the row's global index."""
+        row = self.start + int(index)
+        return self.root / self.manifest.shards[row // self.manifest.shard_size]["file"], row
 
     def close(self) -> None:
         if self._pid == os.getpid():
@@ -315,6 +348,30 @@ def open_shard(root: Path, manifest: Manifest, k: int) -> h5py.File:
     return f
 
 
+def verify_shard(path: Path, entry: dict[str, Any], fields: Sequence[str]) -> str | None:
+    """Read every field of a finished shard in full: ``None`` when it is intact, else what is wrong
+    (unreadable, a ``fletcher32`` checksum mismatch, wrong rows, NaN or inf in a float field)."""
+    try:
+        with h5py.File(path, "r") as f:
+            rows = int(f.attrs["rows"])
+            if rows != entry["rows"] or int(f.attrs["first_row"]) != entry["first_row"]:
+                return f"holds rows {f.attrs['first_row']}+{rows}, expected {entry['first_row']}+{entry['rows']}"
+            for name in fields:
+                dset = f[name]
+                if dset.shape[0] != rows:
+                    return f"{name!r} has {dset.shape[0]} rows, expected {rows}"
+                for a in range(0, rows, VERIFY_ROWS):
+                    block = dset[a : a + VERIFY_ROWS]
+                    if block.dtype.kind == "f" and not np.all(np.isfinite(block)):
+                        bad = int(
+                            np.flatnonzero(~np.isfinite(block.reshape(len(block), -1)).all(1))[0]
+                        )
+                        return f"{name!r} holds NaN or inf in row {entry['first_row'] + a + bad}"
+    except (OSError, KeyError, ValueError, RuntimeError) as exc:
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return None
+
+
 def open_dataset(root: str | Path, split: str | None = None) -> Dataset:
     """A lazy view over every row of ``split`` (``"train"``, ``"val"``, ``"test"``; None: all).
 
@@ -328,7 +385,7 @@ def open_dataset(root: str | Path, split: str | None = None) -> Dataset:
     elif split in manifest.splits:
         start, stop = manifest.splits[split]
     else:
-        raise DatasetError(
+        raise UnknownSplitError(
             f"unknown split {split!r}; this dataset has {', '.join(manifest.splits)}"
         )
     size = manifest.shard_size

@@ -103,6 +103,36 @@ class AudioInputError(A2DError):
     exit_code = ExitCode.DATA
 
 
+class CheckpointNotFoundError(CheckpointError):
+    """A checkpoint file does not exist."""
+
+    exit_code = ExitCode.NOT_FOUND
+
+
+class DatasetNotFoundError(DatasetError):
+    """A dataset folder (its manifest) does not exist."""
+
+    exit_code = ExitCode.NOT_FOUND
+
+
+class AudioNotFoundError(AudioInputError):
+    """An input sound file does not exist."""
+
+    exit_code = ExitCode.NOT_FOUND
+
+
+class ConfigNotFoundError(ConfigError):
+    """A named configuration does not exist: a config file, a training preset."""
+
+    exit_code = ExitCode.NOT_FOUND
+
+
+class UnknownSplitError(DatasetError):
+    """A dataset has no split of the asked name."""
+
+    exit_code = ExitCode.NOT_FOUND
+
+
 class NativeBackendError(A2DError):
     """The requested native implementation (cpp/cuda) is not available."""
 

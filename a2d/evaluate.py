@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
-import os
 import shutil
 import time
 from collections.abc import Callable
@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from a2d.atomic import atomic_write
 from a2d.errors import ConfigError, DatasetError, OutputError
 from a2d.metrics import AUDIO_METRICS, audio_metrics, mss, param_metrics
 from a2d.spec import ParamSpec
@@ -128,6 +129,7 @@ def nearest_neighbours(
     best_p = torch.zeros((len(q), 0, train.spec.width), dtype=torch.float64)
     for start in range(0, len(train), chunk):
         block = train.read(start, min(start + chunk, len(train)), fields=("mel", "params"))
+        train.check_finite(block, start)
         d = torch.cdist(q, torch.from_numpy(_pool(block["mel"])))
         n, kept = d.shape[1], best_d.shape[1]
         idx = torch.arange(start, start + n).expand(len(q), -1)
@@ -315,6 +317,7 @@ def evaluate(
 
     def propose(start: int) -> tuple[dict[str, np.ndarray], list[Future]]:
         block = ds.read(start, min(start + batch_size, n), fields=fields)
+        ds.check_finite(block, start)  # a damaged row is named, not scored as NaN
         rows = np.arange(start, start + block["mel"].shape[0])
         proposals = {  # snapped to valid settings: what is rendered is what is scored
             m.name: np.stack(
@@ -402,7 +405,7 @@ def _prepare(out: Path, identity: dict[str, Any], overwrite: bool) -> Path:
                 )
         else:
             shutil.rmtree(parts, ignore_errors=True)  # parts of an unknown run are not ours
-            _atomic_write(state, json.dumps(identity, indent=1))
+            atomic_write(state, json.dumps(identity, indent=1))
         parts.mkdir(exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot write {str(out)!r}: {exc}; choose a writable --out") from None
@@ -414,21 +417,7 @@ def _part_path(parts: Path, start: int) -> Path:
 
 
 def _write_part(parts: Path, start: int, part: dict[str, Any]) -> None:
-    try:
-        _atomic_write(_part_path(parts, start), json.dumps(part))
-    except OSError as exc:
-        raise OutputError(
-            f"cannot write {str(parts)!r}: {exc}; free space and re-run to resume"
-        ) from None
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_write(_part_path(parts, start), json.dumps(part))
 
 
 def _collect(
@@ -504,15 +493,10 @@ def _write(
         "higher_is_better": {**AUDIO_METRICS, "param_mse": False},
         "methods": summary.table,
     }
-    try:
-        with summary.samples_csv.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=header)
-            writer.writeheader()
-            writer.writerows(records)
-        summary.summary_json.write_text(json.dumps(doc, indent=2))
-        summary.report.write_text(evaluate_report(doc))
-    except OSError as exc:
-        raise OutputError(
-            f"cannot write the results into {str(summary.out)!r}: {exc}; free space and re-run "
-            "(finished rows are kept)"
-        ) from None
+    table = io.StringIO()
+    writer = csv.DictWriter(table, fieldnames=header)
+    writer.writeheader()
+    writer.writerows(records)
+    atomic_write(summary.samples_csv, table.getvalue())
+    atomic_write(summary.summary_json, json.dumps(doc, indent=2))
+    atomic_write(summary.report, evaluate_report(doc))

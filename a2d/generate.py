@@ -26,7 +26,14 @@ from typing import Any, Literal
 from a2d import __version__, _workers
 from a2d._executors import Progress, Tally, run_local, run_ray
 from a2d.config import to_dict
-from a2d.dataset import FORMAT_VERSION, MANIFEST_NAME, Manifest, plan_splits, shard_name
+from a2d.dataset import (
+    FORMAT_VERSION,
+    MANIFEST_NAME,
+    Manifest,
+    plan_splits,
+    shard_name,
+    verify_shard,
+)
 from a2d.errors import ConfigError, DatasetError, OutputError
 from a2d.features import MelSettings
 from a2d.spec import ParamSpec
@@ -100,25 +107,29 @@ class GenerateConfig:
             raise ConfigError("--synth is required: name a registered spec (see `a2d plugins`)")
         if self.out is None:
             raise ConfigError("--out is required: the folder to write the dataset into")
+        v = self
         checks = {
-            "--workers must be >= 0": self.workers >= 0,
-            "--shard-size must be >= 1": self.shard_size >= 1,
-            "--num-shards must be >= 1 and 0 <= --shard-index < --num-shards": (
-                self.num_shards >= 1 and 0 <= self.shard_index < self.num_shards
+            f"--workers must be >= 0, got {v.workers}": v.workers >= 0,
+            f"--shard-size must be >= 1, got {v.shard_size}": v.shard_size >= 1,
+            "--num-shards must be >= 1 and 0 <= --shard-index < --num-shards, got "
+            f"--shard-index {v.shard_index} --num-shards {v.num_shards}": (
+                v.num_shards >= 1 and 0 <= v.shard_index < v.num_shards
             ),
-            "chunk_rows, block_rows and max_attempts must be >= 1": min(
-                self.chunk_rows, self.block_rows, self.max_attempts
+            "chunk_rows, block_rows and max_attempts must be >= 1, got "
+            f"{v.chunk_rows}, {v.block_rows}, {v.max_attempts}": min(
+                v.chunk_rows, v.block_rows, v.max_attempts
             )
             >= 1,
-            "val_fraction and test_fraction must be >= 0 with a sum below 1": (
-                self.val_fraction >= 0
-                and self.test_fraction >= 0
-                and self.val_fraction + self.test_fraction < 1
+            "val_fraction and test_fraction must be >= 0 with a sum below 1, got "
+            f"{v.val_fraction} and {v.test_fraction}": (
+                v.val_fraction >= 0
+                and v.test_fraction >= 0
+                and v.val_fraction + v.test_fraction < 1
             ),
         }
         for message, ok in checks.items():
             if not ok:
-                raise ConfigError(f"{message} (got {self!r})")
+                raise ConfigError(message)
 
     def content(self) -> dict[str, Any]:
         return {k: to_dict(getattr(self, k)) for k in CONTENT_KEYS}
@@ -186,8 +197,11 @@ def generate(
             preflight.close()
         elif config.workers == 0:
             _workers.adopt_backend(jobs[0], preflight)
-            for job in jobs:
-                tally.add_result(_workers.write_shard(job, progress=tally.add_rows))
+            try:
+                for job in jobs:
+                    tally.add_result(_workers.write_shard(job, progress=tally.add_rows))
+            finally:
+                _workers.release_backend()
         else:
             preflight.close()
             run = run_ray if config.executor == "ray" else run_local
@@ -260,20 +274,46 @@ def _prepare_folder(out: Path) -> None:
 
 @contextmanager
 def _lock(out: Path, config: GenerateConfig) -> Iterator[None]:
-    """One writer per (folder, shard set): a second run of the same job fails fast."""
+    """One writer per (folder, shard set): a second run of the same job fails fast. The lock file
+    is removed on release (while still locked; a run that opened the removed file sees that its
+    inode is no longer the path's and fails as if locked), so a finished folder holds none."""
     path = out / f".a2d-generate-{config.shard_index}-of-{config.num_shards}.lock"
-    with open(path, "w") as fh:
+    busy = OutputError(
+        f"another `a2d generate` is writing {str(out)!r}; wait for it or stop it first"
+    )
+    for _ in range(3):
+        fh = open(path, "w")  # noqa: SIM115 - closed below, after the unlink
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            raise OutputError(
-                f"another `a2d generate` is writing {str(out)!r}; wait for it or stop it first"
-            ) from None
+            fh.close()
+            raise busy from None
+        try:
+            same = os.stat(path).st_ino == os.fstat(fh.fileno()).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        fh.close()  # the holder finished and removed the file between our open and flock: retry
+    else:
+        raise busy
+    try:
         yield
+    finally:
+        path.unlink(missing_ok=True)
+        fh.close()
 
 
 def _is_ours(p: Path) -> bool:
     return p.name == MANIFEST_NAME or p.name.startswith(("shard-", ".a2d-", f".{MANIFEST_NAME}"))
+
+
+def _shard_owner(name: str, num_shards: int) -> int | None:
+    """Which job of ``num_shards`` owns file ``name`` (a shard or its temp file); None: no shard."""
+    if not name.startswith("shard-"):
+        return None
+    digits = name[len("shard-") :].split(".", 1)[0]
+    return int(digits) % num_shards if digits.isdigit() else None
 
 
 def _check_existing(out: Path, manifest: Manifest, config: GenerateConfig) -> None:
@@ -286,10 +326,10 @@ def _check_existing(out: Path, manifest: Manifest, config: GenerateConfig) -> No
         )
     if not (out / MANIFEST_NAME).exists():
         return
-    if not config.resume:
+    if not config.resume:  # only this job's shards: a sibling job may be writing its own
         for p in out.iterdir():
-            if p.name.startswith("shard-") or p.name == MANIFEST_NAME:
-                p.unlink()
+            if _shard_owner(p.name, config.num_shards) == config.shard_index:
+                p.unlink(missing_ok=True)
         return
     try:
         old = Manifest.read(out)
@@ -327,7 +367,7 @@ def _plan_jobs(
         for tmp in out.glob(f"{entry['file']}.tmp*"):  # left by a killed run
             tmp.unlink(missing_ok=True)
         if final.exists():
-            if _shard_ok(final, entry, config, spec):
+            if _shard_ok(final, entry, config, spec, manifest.data["fields"]):
                 existing.append(entry)
                 continue
             final.unlink()
@@ -343,18 +383,21 @@ def _plan_jobs(
     return jobs, existing
 
 
-def _shard_ok(path: Path, entry: dict[str, Any], config: GenerateConfig, spec: ParamSpec) -> bool:
+def _shard_ok(
+    path: Path,
+    entry: dict[str, Any],
+    config: GenerateConfig,
+    spec: ParamSpec,
+    fields: list[str],
+) -> bool:
+    """A finished shard is kept only if it is this dataset's and reads back intact in full
+    (checksums, NaN/inf): a damaged one is regenerated."""
     import h5py
 
     try:
         with h5py.File(path, "r") as f:
             a = f.attrs
-            return (
-                int(a["rows"]) == entry["rows"]
-                and int(a["first_row"]) == entry["first_row"]
-                and int(a["seed"]) == config.seed
-                and str(a["spec_fingerprint"]) == spec.fingerprint
-                and f["row"].shape == (entry["rows"],)
-            )
+            ours = int(a["seed"]) == config.seed and str(a["spec_fingerprint"]) == spec.fingerprint
     except (OSError, KeyError, ValueError):
         return False
+    return ours and verify_shard(path, entry, fields) is None

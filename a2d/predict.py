@@ -17,6 +17,7 @@ A bad input fails alone (:class:`PredictFailure`); the batch goes on.
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from collections.abc import Callable, Iterable
@@ -27,13 +28,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from a2d.atomic import atomic_dir, atomic_write, ensure_writable_dir, output_error
 from a2d.audio import Sound, find_sounds, load_sound, match_loudness
 from a2d.errors import (
     A2DError,
     AudioInputError,
     CheckpointError,
     ExitCode,
-    OutputError,
     RenderError,
 )
 from a2d.metrics import log_mel, mss
@@ -86,8 +87,11 @@ class PredictResult:
 
 @dataclass(frozen=True)
 class PredictFailure:
+    """One input that failed: its one-line error and the exit code that error has alone."""
+
     sound: Path
     error: str
+    code: ExitCode = ExitCode.DATA
 
 
 @dataclass
@@ -97,10 +101,14 @@ class PredictSummary:
 
     @property
     def exit_code(self) -> ExitCode:
-        """OK, PARTIAL (some inputs failed) or DATA (all failed)."""
+        """OK, PARTIAL (some inputs failed), or when all failed: their common code (e.g. NOT_FOUND
+        for missing files), else DATA."""
         if not self.failures:
             return ExitCode.OK
-        return ExitCode.PARTIAL if self.results else ExitCode.DATA
+        if self.results:
+            return ExitCode.PARTIAL
+        codes = {f.code for f in self.failures}
+        return codes.pop() if len(codes) == 1 else ExitCode.DATA
 
 
 class SoundMatcher:
@@ -233,47 +241,48 @@ class SoundMatcher:
         lap("render")
         ranked = self.score(sound, cands)
         lap("score")
-        result = self._write(sound, mel, ranked, Path(out_dir), t)
-        lap("write")
+        result = self._write(sound, ranked, Path(out_dir), t, lambda: lap("write"))
         result.timings = t
-        doc = json.loads(result.params_json.read_text())
-        doc["timings_s"] = dict(t)  # now including the write phase itself
-        result.params_json.write_text(json.dumps(doc, indent=2))
         return result
 
     def _write(
         self,
         sound: Sound,
-        mel: np.ndarray,
         ranked: list[Candidate],
         out_dir: Path,
         t: dict[str, float],
+        lap_write: Callable[[], None],
     ) -> PredictResult:
+        """Write the input's folder: built under a temporary name, renamed when complete, so that
+        ``out_dir`` is whole or absent (a full disk or a kill leaves no partial result)."""
         import soundfile as sf
 
         from a2d.report import predict_report
 
         name = out_dir.name
         try:
-            out_dir.mkdir(parents=True, exist_ok=True)
+            out_dir.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise OutputError(
-                f"cannot create output folder {out_dir}: {exc}; choose a writable --out"
-            ) from exc
+            raise output_error(out_dir.parent, exc, fix="; or choose another --out") from None
         best = ranked[0]
-        preset = self.backend.write_preset(best.patch, out_dir / name)
-        wav = out_dir / f"{name}.wav"
-        sf.write(str(wav), best.audio.T, self.settings.sample_rate, subtype="FLOAT")
-        params_json = out_dir / f"{name}.params.json"
-        result = PredictResult(
-            sound.path, out_dir, preset, params_json, wav, out_dir / "report.html", ranked
-        )
-        result.midi = out_dir / f"{name}.mid"
-        result.midi.write_bytes(note_midi_bytes(best.patch.note, name))
-        params_json.write_text(json.dumps(self.describe(result, sound, t), indent=2, default=float))
         rate = self.settings.sample_rate
-        html = predict_report(result, sound, rate, self.describe(result, sound, t))
-        result.report.write_text(html)
+        with atomic_dir(out_dir) as tmp:
+            preset = out_dir / self.backend.write_preset(best.patch, tmp / name).name
+            wav = out_dir / f"{name}.wav"
+            buf = io.BytesIO()
+            sf.write(buf, best.audio.T, rate, format="WAV", subtype="FLOAT")
+            atomic_write(tmp / wav.name, buf.getvalue())
+            params_json = out_dir / f"{name}.params.json"
+            result = PredictResult(
+                sound.path, out_dir, preset, params_json, wav, out_dir / "report.html", ranked
+            )
+            result.midi = out_dir / f"{name}.mid"
+            atomic_write(tmp / result.midi.name, note_midi_bytes(best.patch.note, name))
+            html = predict_report(result, sound, rate, self.describe(result, sound, t))
+            atomic_write(tmp / result.report.name, html)
+            lap_write()  # params.json's timings include the write phase (all but this last file)
+            doc = self.describe(result, sound, t)
+            atomic_write(tmp / params_json.name, json.dumps(doc, indent=2, default=float))
         return result
 
     def describe(
@@ -346,13 +355,20 @@ def render_patches(backend: Any, patches: list[Patch]) -> list[np.ndarray]:
 
 
 def output_names(paths: list[Path]) -> list[str]:
-    """A distinct folder name per input: the file stem, with ``-2``, ``-3``... on repeats."""
-    seen: dict[str, int] = {}
+    """A distinct folder name per input: the file stem, with ``-2``, ``-3``... on repeats, skipping
+    suffixes that another input's stem already is (``a`` ``a`` ``a-2`` -> ``a`` ``a-3`` ``a-2``).
+    Names differing only in case count as equal (case-insensitive file systems)."""
+    stems = [p.stem or "sound" for p in paths]
+    taken = {s.casefold() for s in stems}
+    used: set[str] = set()
     names = []
-    for p in paths:
-        stem = p.stem or "sound"
-        seen[stem] = seen.get(stem, 0) + 1
-        names.append(stem if seen[stem] == 1 else f"{stem}-{seen[stem]}")
+    for stem in stems:
+        name, n = stem, 1
+        while name.casefold() in used or (n > 1 and name.casefold() in taken):
+            n += 1
+            name = f"{stem}-{n}"
+        used.add(name.casefold())
+        names.append(name)
     return names
 
 
@@ -377,6 +393,7 @@ def predict(
     paths = find_sounds(sounds)
     if not paths:
         raise AudioInputError("no input sounds found; pass audio files or folders holding them")
+    ensure_writable_dir(out)  # before the model loads and anything renders
     matcher = SoundMatcher(
         checkpoint,
         spec=spec,
@@ -403,10 +420,10 @@ def _predict_all(
             item = matcher.match(path, out / name)
             results.append(item)
         except AudioInputError as exc:  # its message names the file
-            item = PredictFailure(path, str(exc))
+            item = PredictFailure(path, str(exc), exc.exit_code)
             failures.append(item)
         except RenderError as exc:
-            item = PredictFailure(path, f"{path}: {exc}")
+            item = PredictFailure(path, f"{path}: {exc}", exc.exit_code)
             failures.append(item)
         except A2DError:
             raise

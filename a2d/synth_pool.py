@@ -13,8 +13,10 @@ native kernels use one thread (``A2D_NUM_THREADS=1``): the processes are the par
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing as mp
 import os
+import signal
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -33,8 +35,18 @@ def _init_worker(
 ) -> None:
     global _BACKEND
     watch_parent()  # a killed caller must not leave workers holding synths
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the caller stops the pool
     os.environ["A2D_NUM_THREADS"] = "1"
+    atexit.register(_release)
     _BACKEND = cls(spec, settings, **options)
+
+
+def _release() -> None:
+    """Close the worker's synth before the interpreter exits (no nanobind leak warnings)."""
+    global _BACKEND
+    if _BACKEND is not None:
+        backend, _BACKEND = _BACKEND, None
+        backend.close()
 
 
 def _run(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:

@@ -29,5 +29,5 @@ def test_quickstart_runs_end_to_end_and_resumes(tmp_path):
     stages.clear()
     again = quickstart(tmp_path / "qs", config, on_stage=stages.append)
     assert again.reused == ["dataset", "checkpoint"]
-    assert [s.split()[0] for s in stages] == ["generating", "predicting"]
+    assert [s.split()[0] for s in stages] == ["checking", "predicting"]
     assert again.checkpoint.stat().st_mtime_ns == trained  # not retrained

@@ -72,35 +72,51 @@ def build_app() -> typer.Typer:
     return app
 
 
+#: The line a Ctrl-C (SIGINT) prints; exit code :attr:`ExitCode.INTERRUPTED`.
+INTERRUPTED_LINE = "error: interrupted; finished work is kept, run the same command again to resume"
+
+
 def error_line(exc: A2DError) -> str:
-    return f"error: {exc}"
+    """``error: <problem>; <fix>`` on one line (a message never spans lines)."""
+    text = " ".join(str(exc).split("\n")).strip()
+    return f"error: {text}"
+
+
+def _usage_line(exc: typer.TyperException, argv: list[str]) -> str:
+    """One line for a click usage error (click's own is a usage block plus an ``Error:`` line)."""
+    message = " ".join(exc.format_message().split()).rstrip(".")  # type: ignore[attr-defined]
+    ctx = getattr(exc, "ctx", None)
+    command = ctx.command_path if ctx is not None else "a2d"
+    if not command.startswith("a2d"):
+        command = "a2d"
+    return f"error: {message}; see `{command} --help`"
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``a2d`` script; returns the exit code."""
+    args = sys.argv[1:] if argv is None else list(argv)
     try:
         app = build_app()
-        code = app(args=argv, standalone_mode=False, prog_name="a2d")
+        code = app(args=args, standalone_mode=False, prog_name="a2d")
         if isinstance(code, int):  # click returns typer.Exit(code) instead of raising it here
+            if code == ExitCode.INTERRUPTED:  # click turned a KeyboardInterrupt into Exit(130)
+                print(INTERRUPTED_LINE, file=sys.stderr)
             return code
     except A2DError as exc:
         print(error_line(exc), file=sys.stderr)
         return int(exc.exit_code)
-    except KeyboardInterrupt:
-        print(
-            "error: interrupted; completed work is kept (re-run the command to resume)",
-            file=sys.stderr,
-        )
+    except (KeyboardInterrupt, typer.Abort):  # Ctrl-C (click's Abort: at a prompt, or EOF)
+        print(INTERRUPTED_LINE, file=sys.stderr)
         return int(ExitCode.INTERRUPTED)
     except typer.Exit as exc:
         return int(exc.exit_code or 0)
-    except typer.Abort:  # click's abort (e.g. Ctrl-C at a prompt)
-        return int(ExitCode.INTERRUPTED)
     except typer.TyperException as exc:  # usage errors from the (vendored) click parser
-        show = getattr(exc, "show", None)
-        if show is None:
+        if getattr(exc, "ctx", None) is not None and type(exc).__name__ == "NoArgsIsHelpError":
+            exc.show()  # type: ignore[attr-defined]  # `a2d CMD` alone: the help text
+            return int(ExitCode.USAGE)
+        if not hasattr(exc, "format_message"):
             raise
-        show()
+        print(_usage_line(exc, args), file=sys.stderr)
         return int(getattr(exc, "exit_code", ExitCode.USAGE))
     return 0
 

@@ -9,7 +9,9 @@ from typing import Any
 def progress_bar(*fields: str, transient: bool = False) -> Any:
     """A :class:`rich.progress.Progress` showing ``description``, a bar, ``done/total``, then each
     of ``fields`` (rich format strings over the task, e.g. ``"{task.fields[rate]:.1f} rows/s"``),
-    elapsed time and ETA, printed on stderr."""
+    elapsed time and ETA, printed on stderr. Only on a terminal: on a pipe or file (logs, CI) a
+    bar is neither live nor readable, and its last frame (or the blank line rich ends it with)
+    would stand before an error line."""
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -20,6 +22,7 @@ def progress_bar(*fields: str, transient: bool = False) -> Any:
         TimeRemainingColumn,
     )
 
+    console = Console(stderr=True)
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -28,6 +31,7 @@ def progress_bar(*fields: str, transient: bool = False) -> Any:
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
-        console=Console(stderr=True),
+        console=console,
         transient=transient,
+        disable=not console.is_terminal,
     )

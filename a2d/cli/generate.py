@@ -74,7 +74,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
         config: Annotated[
             Path | None,
-            typer.Option(exists=True, dir_okay=False, metavar="FILE", help=_HELP["config"]),
+            typer.Option(metavar="FILE", help=_HELP["config"]),
         ] = None,
         plugin_path: Annotated[
             str | None, typer.Option(metavar="PATH", help=_HELP["plugin_path"])

@@ -102,9 +102,7 @@ def register(app: typer.Typer) -> None:
             task = progress.add_task("predict", total=len(paths))
 
             def done(path: Path, item: object) -> None:
-                if isinstance(item, PredictFailure):
-                    progress.console.print(f"failed: {item.error}", highlight=False, soft_wrap=True)
-                else:
+                if not isinstance(item, PredictFailure):  # failures are listed at the end
                     typer.echo(f"{path}\t{item.preset}\tmss={item.best.mss:.3f}\t{item.report}")
                 progress.advance(task)
 
@@ -114,10 +112,18 @@ def register(app: typer.Typer) -> None:
                 workers=default_workers(len(paths)) if workers is None else workers,
             )  # fmt: skip
         n_ok, n_bad = len(summary.results), len(summary.failures)
+        if n_bad and not n_ok:  # nothing written: the error line(s) alone
+            if n_bad > 1:
+                for f in summary.failures:
+                    typer.echo(f"  failed: {f.error}", err=True)
+            first = summary.failures[0].error
+            line = first if n_bad == 1 else f"all {n_bad} inputs failed (listed above); fix them"
+            typer.echo(f"error: {line}", err=True)
+            raise typer.Exit(int(summary.exit_code))
         err.print(f"{n_ok} preset(s) written to {out}; {n_bad} input(s) failed", highlight=False)
         if n_bad:
             for f in summary.failures:
-                err.print(f"  {f.error}", highlight=False, soft_wrap=True)
+                typer.echo(f"  failed: {f.error}", err=True)
             raise typer.Exit(int(summary.exit_code))
 
 

@@ -50,8 +50,6 @@ def register(app: typer.Typer) -> None:
         config: Annotated[
             Path | None,
             typer.Option(
-                exists=True,
-                dir_okay=False,
                 metavar="FILE",
                 help="YAML config applied on top of the size's config.",
             ),
@@ -71,8 +69,6 @@ def register(app: typer.Typer) -> None:
         resume: Annotated[
             Path | None,
             typer.Option(
-                exists=True,
-                dir_okay=False,
                 metavar="FILE",
                 help="Checkpoint to continue training from exactly.",
             ),

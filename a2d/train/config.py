@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from a2d._resources import configs_dir
 from a2d.config import from_dict, load_yaml, merge
-from a2d.errors import ConfigError
+from a2d.errors import ConfigError, ConfigNotFoundError
 
 #: Where the preset files live (``configs/train`` in a checkout, ``a2d/configs/train`` installed).
 PRESET_DIR = configs_dir() / "train"
@@ -109,7 +109,7 @@ def preset_names() -> list[str]:
 def preset_path(name: str) -> Path:
     path = PRESET_DIR / f"{name}.yaml"
     if not path.is_file():
-        raise ConfigError(
+        raise ConfigNotFoundError(
             f"unknown training preset {name!r}; known: {', '.join(preset_names()) or 'none'} "
             f"(in {PRESET_DIR}); or pass --config FILE"
         )

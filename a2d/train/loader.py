@@ -73,22 +73,22 @@ class _BlockReader(TorchDataset):
         try:
             if self._ds is None:
                 self._ds = open_dataset(self.root, self.split)
-            parts = [
-                self._ds.read(a, b, fields=self.fields) for a, b in self.plan.chunks(epoch, block)
-            ]
+            chunks = list(self.plan.chunks(epoch, block))
+            parts = [self._ds.read(a, b, fields=self.fields) for a, b in chunks]
         except A2DError as exc:
             return {"error": str(exc)}
         except (OSError, KeyError) as exc:  # h5py raises these for damaged files
             return {"error": f"cannot read dataset {str(self.root)!r} ({exc}); regenerate it"}
+        try:
+            for (a, _), part in zip(chunks, parts, strict=True):
+                self._ds.check_finite(part, a)
+        except A2DError as exc:
+            return {"error": str(exc)}
         n = sum(len(p[self.fields[0]]) for p in parts)
         perm = self.plan.row_permutation(epoch, block, n)
         out: dict[str, Any] = {"epoch": epoch, "block": block}
         for name in self.fields:
             arr = np.concatenate([p[name] for p in parts])[perm]
-            if not np.all(np.isfinite(arr)):
-                return {
-                    "error": f"dataset {str(self.root)!r} has NaN/inf in {name!r} (epoch {epoch} block {block}); regenerate it"
-                }
             out[name] = torch.from_numpy(np.ascontiguousarray(arr))
         return out
 

@@ -13,10 +13,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from a2d.atomic import atomic_write, ensure_writable_dir
 from a2d.checkpoint import make_payload, read_payload, save_checkpoint
 from a2d.config import to_dict
 from a2d.dataset import open_dataset
-from a2d.errors import CheckpointError, ConfigError, DatasetError
+from a2d.errors import A2DError, CheckpointError, ConfigError, DatasetError
 from a2d.model import LossOutput, Predictor, model_class
 from a2d.spec import ParamSpec
 from a2d.train import distributed
@@ -143,6 +144,8 @@ def _run(
         torch.cuda.set_device(device)
     run_dir = Path(config.out)
     train_ds = _open_split(Path(config.data), "train")
+    if info.is_main:
+        ensure_writable_dir(run_dir)  # before any training that could not be saved
     spec: ParamSpec = train_ds.spec
     val_ds = open_dataset(config.data, "val") if "val" in train_ds.manifest.splits else None
     if val_ds is not None and len(val_ds) == 0:
@@ -153,22 +156,31 @@ def _run(
     payload: dict[str, Any] | None = None
     if config.resume is not None:
         payload = read_payload(config.resume)
-        ckpt_spec = ParamSpec.from_json(payload["spec"])
-        if not ckpt_spec.same_as(spec):
+        try:
+            ckpt_spec = ParamSpec.from_json(payload["spec"])
+            if not ckpt_spec.same_as(spec):
+                raise CheckpointError(
+                    f"cannot resume: checkpoint {str(config.resume)!r} was trained on spec "
+                    f"{ckpt_spec.name!r} ({ckpt_spec.fingerprint}) but {str(config.data)!r} holds spec "
+                    f"{spec.name!r} ({spec.fingerprint}); resume on the same dataset"
+                )
+            if payload["model"] != config.model:
+                raise CheckpointError(
+                    f"cannot resume: checkpoint {str(config.resume)!r} holds model "
+                    f"{payload['model']!r}, not {config.model!r}; pass --model {payload['model']}"
+                )
+            model = model_class(payload["model"]).build(**payload["model_args"])
+            model.load_state_dict(payload["model_state"])
+            mean, std = payload["normalization"]["mean"], payload["normalization"]["std"]
+            step = int(payload["step"])
+        except A2DError:
+            raise
+        except Exception as exc:  # a payload with missing or mistyped entries
             raise CheckpointError(
-                f"cannot resume: checkpoint {str(config.resume)!r} was trained on spec "
-                f"{ckpt_spec.name!r} ({ckpt_spec.fingerprint}) but {str(config.data)!r} holds spec "
-                f"{spec.name!r} ({spec.fingerprint}); resume on the same dataset"
-            )
-        if payload["model"] != config.model:
-            raise CheckpointError(
-                f"cannot resume: checkpoint {str(config.resume)!r} holds model "
-                f"{payload['model']!r}, not {config.model!r}; pass --model {payload['model']}"
-            )
-        model = model_class(payload["model"]).build(**payload["model_args"])
-        model.load_state_dict(payload["model_state"])
-        mean, std = payload["normalization"]["mean"], payload["normalization"]["std"]
-        step = int(payload["step"])
+                f"cannot resume from {str(config.resume)!r}: the checkpoint is malformed "
+                f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+                "resume from another checkpoint of the run"
+            ) from None
     else:
         cls = model_class(config.model)
         model = cls.build(**{**cls.spec_args(spec, input_shape), **config.model_args})
@@ -184,12 +196,18 @@ def _run(
     optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     best = float("inf")
     if payload is not None:
-        ts = payload["train_state"]
-        optimizer.load_state_dict(ts["optimizer"])
-        best = float(ts.get("best", best))
-        torch.set_rng_state(ts["rng_torch"])
-        if device.type == "cuda" and "rng_cuda" in ts:
-            torch.cuda.set_rng_state(ts["rng_cuda"], device)
+        try:
+            ts = payload["train_state"]
+            optimizer.load_state_dict(ts["optimizer"])
+            best = float(ts.get("best", best))
+            torch.set_rng_state(ts["rng_torch"])
+            if device.type == "cuda" and "rng_cuda" in ts:
+                torch.cuda.set_rng_state(ts["rng_cuda"], device)
+        except Exception as exc:  # no or a mistyped training state
+            raise CheckpointError(
+                f"cannot resume from {str(config.resume)!r}: its training state is missing or "
+                f"malformed ({type(exc).__name__}); resume from a `last.pt` written by `a2d train`"
+            ) from None
 
     resolved = to_dict(config)
 
@@ -245,8 +263,7 @@ def _run(
     )
     log = None
     if info.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.json").write_text(json.dumps(resolved, indent=1))
+        atomic_write(run_dir / "config.json", json.dumps(resolved, indent=1))
         probe = model.loss(
             {
                 "features": torch.zeros(2, *input_shape, device=device),
@@ -254,7 +271,7 @@ def _run(
             },
             generator=torch.Generator().manual_seed(0),
         )
-        log = MetricsLog(run_dir, extra=tuple(probe.metrics))
+        log = MetricsLog(run_dir, extra=tuple(probe.metrics), start_step=step)
         cleanup.callback(log.close)
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16)
@@ -332,7 +349,7 @@ def _run(
             "rank_checksums": checksums,
             **{f"val_{k}": v for k, v in val.items()},
         }
-        (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+        atomic_write(run_dir / "summary.json", json.dumps(summary, indent=1))
     return TrainResult(
         run_dir=run_dir,
         checkpoint=last_ckpt,

@@ -26,9 +26,9 @@ def feature_stats(
     count = 0
     axes = (0, 3) if kind == "bin" else (0,)
     for s in starts:
-        mel = ds.read(int(s), int(min(n, s + chunk_rows)), fields=("mel",))["mel"].astype(
-            np.float64
-        )
+        block = ds.read(int(s), int(min(n, s + chunk_rows)), fields=("mel",))
+        ds.check_finite(block, int(s))  # NaN statistics would silently poison every step
+        mel = block["mel"].astype(np.float64)
         part, part_sq = mel.sum(axis=axes), np.square(mel).sum(axis=axes)
         total = part if total is None else total + part
         total_sq = part_sq if total_sq is None else total_sq + part_sq

@@ -325,6 +325,9 @@ class VitalBackend(SynthBackend):
         return out
 
     def close(self) -> None:
+        """Drop the synth and its control handles (they keep it alive): released before the
+        interpreter exits, nanobind reports no leaked ``vita`` instances."""
+        self._controls = {}
         self._synth = None
 
 
