@@ -122,7 +122,7 @@ class AudioNotFoundError(AudioInputError):
 
 
 class ConfigNotFoundError(ConfigError):
-    """A named configuration does not exist: a config file, a training preset."""
+    """A named configuration does not exist: a config file, a training size."""
 
     exit_code = ExitCode.NOT_FOUND
 

@@ -110,12 +110,12 @@ def test_synth_options_agree_across_commands(tmp_path) -> None:
 
 def test_train_preset_is_a_deprecated_alias_of_size() -> None:
     proc = run("train", "--data", "nowhere", "--preset", "huge")
-    assert proc.returncode == ExitCode.USAGE
+    assert proc.returncode == ExitCode.NOT_FOUND  # an unknown named thing, as the README says
     lines = proc.stderr.strip().splitlines()
     assert lines[0] == "warning: --preset is deprecated; use --size"
-    assert "unknown training preset 'huge'" in lines[1]
+    assert "unknown training size 'huge'" in lines[1]
     size = run("train", "--data", "nowhere", "--size", "huge")
-    assert "unknown training preset 'huge'" in size.stderr and "deprecated" not in size.stderr
+    assert "unknown training size 'huge'" in size.stderr and "deprecated" not in size.stderr
 
 
 def test_quickstart_prints_paths_relative_to_the_working_directory(tmp_path, monkeypatch) -> None:

@@ -127,7 +127,7 @@ def test_bad_inputs_are_one_line_errors(tiny_vital_dataset: Path, tmp_path: Path
         train(config(tiny_vital_dataset, tmp_path / "x", "nope"))
     with pytest.raises(ConfigError, match="'train.bogus'"):
         config(tiny_vital_dataset, tmp_path / "x", **{"train.bogus": 1})
-    with pytest.raises(ConfigError, match="unknown training preset 'huge'"):
+    with pytest.raises(ConfigError, match="unknown training size 'huge'"):
         resolve_config(preset="huge")
 
     # A resumed checkpoint against a dataset of another spec.

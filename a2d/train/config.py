@@ -110,7 +110,7 @@ def preset_path(name: str) -> Path:
     path = PRESET_DIR / f"{name}.yaml"
     if not path.is_file():
         raise ConfigNotFoundError(
-            f"unknown training preset {name!r}; known: {', '.join(preset_names()) or 'none'} "
+            f"unknown training size {name!r}; known: {', '.join(preset_names()) or 'none'} "
             f"(in {PRESET_DIR}); or pass --config FILE"
         )
     return path
