@@ -30,6 +30,8 @@ BASES: dict[str, dict[str, Any]] = {
             "a_filter_1_type": 0.0355,  # LP 12 dB
             "a_filter_2_type": 0.0355,
             "a_noise_mute": 0.2505,  # unmuted (level is sampled)
+            # Surge's init patch mutes oscillators 2 and 3; the spec samples all three.
+            **{f"a_osc_{i}_mute": 0.2505 for i in (1, 2, 3)},
             **{f"a_osc_{i}_route": 0.1265 for i in (1, 2, 3)},  # Filter 1
         },
         "routings": True,

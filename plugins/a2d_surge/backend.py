@@ -57,6 +57,8 @@ from a2d_surge.state import COMPONENT_CHUNK, SurgePatch, VstPreset, fxp_bytes, s
 WARMUP_SECONDS = 0.05
 #: One flush pass of the reference protocol, seconds.
 FLUSH_SECONDS = 32.0
+#: Offset of the first of the two sets of every parameter (see :meth:`SurgeHost.set_raw`).
+NUDGE = 1e-3
 #: Most 50 ms blocks :meth:`SurgeHost.settle` processes while waiting for renamed parameters.
 SETTLE_BLOCKS = 40
 #: MIDI "all sound off" (CC 120) and "all notes off" (CC 123) on channel 1, at time 0.
@@ -127,11 +129,19 @@ class SurgeHost:
                 ) from exc
 
     def set_raw(self, values: Mapping[str, float]) -> None:
-        """Set normalized VST3 values (``raw_value`` in [0, 1])."""
+        """Set normalized VST3 values (``raw_value`` in [0, 1]).
+
+        Each value is sent twice, first nudged: the host sends a parameter change to the plugin
+        only when the value differs from its own cached copy, and that copy goes stale whenever
+        Surge changes the value itself (a state load, a module-type change resetting its
+        parameters). A value equal to the stale copy was silently dropped, so a render could keep
+        a previous patch's FX mix. Both sets land before the next block; Surge sees the last."""
         for name, value in values.items():
             if not 0.0 <= value <= 1.0:
                 raise SpecError(f"Surge XT parameter {name!r}: raw value {value} is not in [0, 1]")
-            self.parameter(name).raw_value = float(value)
+            param = self.parameter(name)
+            param.raw_value = float(value) + (NUDGE if value < 0.5 else -NUDGE)
+            param.raw_value = float(value)
 
     # ---- state -------------------------------------------------------------------------------
 
@@ -237,6 +247,7 @@ class SurgeBackend(SynthBackend):
             self.plugin_path = None
         self.host = SurgeHost(plugin, self.settings)
         self._base_state = build_base(self.host, spec)
+        self._remap = choice_map(self.host, spec)
         if os.environ.get("A2D_SURGE_SHOW_EDITOR") == "1":
             plugin.show_editor()
 
@@ -259,8 +270,12 @@ class SurgeBackend(SynthBackend):
         return self._base_state
 
     def _values(self, patch: Patch) -> dict[str, float]:
+        """The patch as plugin raw values (choices moved where this Surge lists them elsewhere)."""
         try:
-            return {p.name: patch.params[p.name] for p in self.spec.params}
+            return {
+                p.name: self._remap.get(p.name, {}).get(patch.params[p.name], patch.params[p.name])
+                for p in self.spec.params
+            }
         except KeyError as exc:
             raise SpecError(
                 f"patch has no value for parameter {exc} of {self.spec.name!r}"
@@ -340,6 +355,32 @@ def build_base(host: SurgeHost, spec: ParamSpec) -> bytes:
     host.warm_up()
     check_base(host.patch().xml, routings)
     return host.preset_data
+
+
+def choice_map(host: SurgeHost, spec: ParamSpec) -> dict[str, dict[float, float]]:
+    """Where this Surge XT shows a categorical's label at another raw value than the spec's,
+    ``{parameter: {spec raw value: raw value showing the label}}``. The published specs were made
+    on an older Surge XT; 1.4 added filter types, which moved 5 of the 11 filter-type labels
+    (e.g. the spec's "BP 24 dB" raw value shows "N 24 dB"). The labels are the specs' intent."""
+    remap: dict[str, dict[float, float]] = {}
+    for p in spec.params:
+        if p.kind != "categorical":
+            continue
+        param = host.parameter(p.name)
+        for label, raw in zip(p.labels, p.values, strict=True):
+            param.raw_value = raw
+            shown = str(param.string_value).strip()
+            if shown == label:
+                continue
+            try:
+                moved = float(param.get_raw_value_for(label))
+            except (ValueError, KeyError):
+                raise SpecError(
+                    f"Surge XT shows {shown!r} where spec {spec.name!r} has {p.name} = {label!r}, "
+                    f"and offers no {label!r}; this spec does not fit this Surge XT version"
+                ) from None
+            remap.setdefault(p.name, {})[raw] = moved
+    return remap
 
 
 def check_base(xml: str, routings: tuple[Routing, ...]) -> None:

@@ -57,8 +57,8 @@ def apply_base(
     routings: tuple[Routing, ...] = BASE_ROUTINGS,
     activate: tuple[str, ...] = ACTIVATE,
 ) -> str:
-    """Surge patch XML ``xml`` with the base edits: patch name, ``routings`` (replacing any
-    routing already on those targets) and ``activate`` d elements."""
+    """Surge patch XML ``xml`` with the base edits: patch name, exactly ``routings`` (every other
+    routing removed) and ``activate`` d elements."""
     try:
         root = ET.fromstring(xml.encode("utf-8"))
     except ET.ParseError as exc:
@@ -72,8 +72,7 @@ def apply_base(
     for tag in activate:
         element = _element(params, tag)
         element.set("deactivated", "0")
-    for target in {r.target for r in routings}:
-        element = _element(params, target)
+    for element in params:  # the base has exactly ``routings``, whatever Surge's patch held
         for old in element.findall("modrouting"):
             element.remove(old)
     for r in routings:
