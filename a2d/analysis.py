@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from a2d.loudness import integrated_loudness
+from a2d.notes import Note, NoteSpec
 
 #: pyin runs at this rate (Hz) with these frames (93 ms: the lowest f0's period fits in pyin's
 #: 46 ms lag window) and a quarter-semitone pitch grid: its Viterbi pass costs the square of the
@@ -221,3 +222,36 @@ def transpose(audio: np.ndarray, sample_rate: int, octaves: int) -> np.ndarray:
         np.asarray(audio, dtype=np.float32), sr=sample_rate, n_steps=12 * octaves
     )
     return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def render_note(spec_note: NoteSpec, plan: PitchPlan, analysis: NoteAnalysis) -> Note:
+    """The note every candidate is rendered with: the planned pitch, the analysed note times
+    (clipped to what the spec can encode; a ``fixed``-times spec keeps its own)."""
+    lo, hi = spec_note.time_range
+    end = float(np.clip(hi if analysis.sustained_to_end else analysis.end_s, lo, hi))
+    if spec_note.times == "sorted":
+        start = float(np.clip(analysis.onset_s, lo, hi))
+        start, end = min(start, end), max(start, end)
+    elif spec_note.times == "release":
+        start = spec_note.fixed_times[0]
+        end = max(end, start)
+    else:
+        start, end = spec_note.fixed_times
+    return Note(plan.render_midi, spec_note.velocity, start, end)
+
+
+def analyse_input(sound: Any, spec: Any, settings: Any) -> tuple[Any, Note, dict[str, Any]]:
+    """Analyse a loaded :class:`a2d.audio.Sound` for matching with ``spec``.
+
+    :returns: the sound with its audio moved by the planned octaves (what candidates are matched
+        against), the note to render them with, and ``{"note_analysis": ..., "pitch_plan": ...}``
+        for ``params.json``.
+    """
+    from dataclasses import replace
+
+    rate = settings.sample_rate
+    analysis = analyse_note(sound.audio, rate)
+    plan = plan_pitch(analysis, spec.note.pitch_range)
+    note = render_note(spec.note, plan, analysis)
+    moved = replace(sound, audio=transpose(sound.audio, rate, plan.octaves))
+    return moved, note, {"note_analysis": analysis.to_dict(), "pitch_plan": plan.to_dict()}

@@ -249,3 +249,44 @@ def centre(spec: ParamSpec) -> np.ndarray:
 def cma_from_centre(objective: Objective, budget: int, *, seed: int = 0) -> SearchResult:
     """CMA-ES from :func:`centre` with ``budget`` renders (baseline), larger steps (0.25)."""
     return refine(objective, centre(objective.spec)[None], budget, seed=seed, sigma0=0.25)
+
+
+#: How many of the model's best candidates ``a2d predict --refine`` starts from.
+REFINE_STARTS = 2
+
+
+def refine_candidates(
+    matcher: Any, sound: Any, ranked: list[Any], note: Note | None, stages: dict[str, Any]
+) -> list[Any]:
+    """``a2d predict``'s refine stage: CMA-ES from the :data:`REFINE_STARTS` best candidates with
+    ``matcher.refine_budget`` renders on the matcher's synth (its worker pool when it has one).
+
+    :param matcher: a :class:`a2d.predict.SoundMatcher`. :param sound: the matched target.
+    :param ranked: scored candidates, best first. :param stages: gets ``refine_mss_db`` and
+        ``refine_renders``.
+    :returns: the candidates, best first, with the refined patch first when it scores better.
+    """
+    from a2d.predict import Candidate
+
+    pool = matcher.pool
+    map_fn = pool.map if pool is not None else local_map(matcher.backend)
+    obj = Objective(
+        matcher.checkpoint.spec, sound.audio, matcher.settings.sample_rate, map_fn,
+        chunks=2 * pool.workers if pool is not None else 1, note=note,
+    )  # fmt: skip
+    top = [c for c in ranked if np.isfinite(c.mss)][:REFINE_STARTS]
+    if not top:
+        return ranked
+    res = refine(
+        obj, np.stack([c.vector for c in top]), matcher.refine_budget, seed=matcher.seed,
+        start_scores=[c.mss for c in top],
+    )  # fmt: skip
+    stages["refine_mss_db"] = res.mss
+    stages["refine_renders"] = res.renders
+    if res.audio is None or not res.mss < ranked[0].mss:
+        return ranked
+    best = Candidate(len(ranked), res.vector, obj.patch(res.vector), res.audio, res.mss)
+    out = [best, *ranked]
+    for r, c in enumerate(out, start=1):
+        c.rank = r
+    return out

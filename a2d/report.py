@@ -225,6 +225,10 @@ def predict_report(
         "<h2>Time (s)</h2>",
         table_html(["phase", "seconds"], timing_rows),
     ]
+    if "pitch_plan" in described:  # note analysis and search stages (a2d.analysis, a2d.refine)
+        stages = [[k, v] for k, v in described.get("stages", {}).items()]
+        body[4:4] = [f"<p><b>{html.escape(described['pitch_plan']['message'])}</b></p>"]
+        body += ["<h2>Stages</h2>", table_html(["stage", "MSS (dB) / renders"], stages)]
     return html_page(f"a2d prediction: {sound.path.name}", body)
 
 

@@ -1,0 +1,266 @@
+"""``a2d evaluate --sounds DIR``: how well a checkpoint matches real sounds, against baselines at an
+equal render budget.
+
+Real sounds have no ground-truth parameters, so only audio metrics count. Every sound is loaded as
+``a2d predict`` loads it, its note analysed (:mod:`a2d.analysis`: every method renders at the
+detected note, moved by octaves into the spec's range, against the input moved as much), and every
+method spends renders of the real synth on it:
+
+========================  =======  ==============================================================
+method                    renders  what
+========================  =======  ==============================================================
+``model_k1``              1        the model's first sample
+``model_best_of_K``       K        the best of K samples
+``model_own_note_K``      K        the same K samples at the model's own note (not the analysed)
+``model_refine``          B        best of K, then CMA-ES from the best two for B - K renders
+``nearest_best_of_K``     K        the K dataset rows nearest in pooled log-mel (with ``--data``)
+``nearest_refine``        B        those, then CMA-ES for B - K renders
+``random``                B        the best of B random patches of the spec
+``cma_centre``            B        CMA-ES from the spec's centre for B renders
+========================  =======  ==============================================================
+
+Each method's best render is scored with every audio metric (:func:`a2d.metrics.audio_metrics`,
+loudness-matched as for ranking). Written: ``sounds.csv`` (one row per sound and method),
+``summary.json`` and ``summary.md`` (mean and standard error per method; pitch accuracy when the
+folder has a dev-set ``manifest.json``).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from a2d.errors import AudioInputError, DatasetError, OutputError
+
+#: Columns of ``sounds.csv``.
+CSV_FIELDS = (
+    "sound", "family", "true_pitch", "detected_pitch", "pitched", "octaves", "method", "renders",
+    "mss", "wmfcc", "sot", "rms", "seconds",
+)  # fmt: skip
+
+
+@dataclass
+class SoundsSummary:
+    """What :func:`evaluate_sounds` measured: per-method means, files written."""
+
+    table: dict[str, dict[str, float]]
+    rows: list[dict[str, Any]]
+    pitch_accuracy: float | None
+    out: Path
+    seconds: float
+
+
+def _metrics(audio: np.ndarray, target: np.ndarray, rate: int) -> dict[str, float]:
+    from a2d.audio import match_loudness
+    from a2d.loudness import integrated_loudness
+    from a2d.metrics import audio_metrics
+
+    ref = float(integrated_loudness(target, rate))
+    pred = match_loudness(np.asarray(audio, dtype=np.float32)[None], ref, rate)
+    return {k: float(v[0]) for k, v in audio_metrics(pred, target, rate).items()}
+
+
+def evaluate_sounds(
+    checkpoint: str | Path,
+    sounds: str | Path,
+    out: str | Path,
+    *,
+    data: str | Path | None = None,
+    candidates: int = 16,
+    budget: int = 64,
+    seed: int = 0,
+    workers: int = 0,
+    limit: int | None = None,
+    synth_options: dict[str, Any] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> SoundsSummary:
+    """Score a checkpoint and the baselines on every sound of ``sounds``; see the module docstring.
+
+    :param data: a dataset (its ``train`` split) for the nearest-neighbour rows; None skips them.
+    :param candidates: K. :param budget: B, renders per sound of the equal-budget methods (>= K).
+    """
+    from a2d.audio import find_sounds
+    from a2d.devset import read_manifest
+    from a2d.predict import SoundMatcher
+    from a2d.refine import local_map
+
+    if budget < candidates:
+        raise ValueError(f"budget ({budget}) must be at least the candidates ({candidates})")
+    paths = find_sounds([sounds])
+    if limit is not None:
+        paths = paths[:limit]
+    if not paths:
+        raise AudioInputError(f"no sounds in {sounds}; pass a folder of audio files (a2d devset)")
+    manifest = read_manifest(sounds) if Path(sounds).is_dir() else None
+    truth = {e["file"]: e for e in (manifest or {}).get("sounds", [])}
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create {out}: {exc}; choose a writable --out") from exc
+    train = None
+    if data is not None:
+        from a2d.dataset import open_dataset
+
+        train = open_dataset(data, "train")
+        if len(train) == 0:
+            raise DatasetError(f"the train split of {data} is empty; nearest neighbours need it")
+    clock = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    pitch_hits: list[bool] = []
+    with SoundMatcher(
+        checkpoint, candidates=candidates, seed=seed, synth_options=synth_options,
+        workers=workers, refine=budget,
+    ) as m:  # fmt: skip
+        spec, rate = m.checkpoint.spec, m.settings.sample_rate
+        k = m.candidates
+        map_fn = m.pool.map if m.pool is not None else local_map(m.backend)
+        chunks = 2 * m.pool.workers if m.pool is not None else 1
+        ctx = _Context(m, spec, rate, map_fn, chunks, budget, seed, k, train)
+        for n_done, path in enumerate(paths):
+            rows += _one_sound(ctx, path, truth.get(path.name, {}), pitch_hits)
+            if on_progress is not None:
+                on_progress(n_done + 1, len(paths))
+    accuracy = float(np.mean(pitch_hits)) if pitch_hits else None
+    table = _summarise(rows)
+    _write(out, rows, table, accuracy, len(pitch_hits), checkpoint, sounds, budget, k)
+    return SoundsSummary(table, rows, accuracy, out, time.perf_counter() - clock)
+
+
+@dataclass
+class _Context:
+    matcher: Any
+    spec: Any
+    rate: int
+    map_fn: Any
+    chunks: int
+    budget: int
+    seed: int
+    k: int
+    train: Any
+
+
+def _one_sound(
+    ctx: _Context, path: Path, info: dict[str, Any], pitch_hits: list[bool]
+) -> list[dict[str, Any]]:
+    """Every method on one sound: its ``sounds.csv`` rows."""
+    from a2d.analysis import analyse_input
+    from a2d.audio import load_sound
+    from a2d.refine import Objective, cma_from_centre, random_search, refine
+
+    m, rate, budget, seed = ctx.matcher, ctx.rate, ctx.budget, ctx.seed
+    sound = load_sound(path, m.settings)
+    target, note, extra = analyse_input(sound, ctx.spec, m.settings)
+    analysis = extra["note_analysis"]
+    base = {
+        "sound": path.name, "family": info.get("family", ""), "true_pitch": info.get("pitch", ""),
+        "detected_pitch": analysis["midi"], "pitched": analysis["pitched"],
+        "octaves": extra["pitch_plan"]["octaves"],
+    }  # fmt: skip
+    if info.get("pitched"):
+        pitch_hits.append(
+            bool(analysis["pitched"]) and abs(analysis["midi_float"] - info["pitch"]) <= 1.0
+        )
+    mel = m.features(target.audio)
+    rows: list[dict[str, Any]] = []
+
+    def objective(own_note: bool = False) -> Objective:
+        return Objective(
+            ctx.spec, target.audio, rate, ctx.map_fn, chunks=ctx.chunks,
+            note=None if own_note else note,
+        )  # fmt: skip
+
+    def add(method: str, renders: int, audio: np.ndarray, started: float) -> None:
+        scores = _metrics(audio, target.audio, rate)
+        seconds = time.perf_counter() - started
+        rows.append({**base, "method": method, "renders": renders, **scores, "seconds": seconds})
+
+    def propose_and_refine(name: str, vectors: np.ndarray) -> None:
+        t0 = time.perf_counter()
+        obj = objective()
+        scores, audio = obj(vectors)
+        order = np.argsort(scores, kind="stable")
+        if name == "model":
+            add("model_k1", 1, audio[0], t0)
+        add(f"{name}_best_of_{len(vectors)}", len(vectors), audio[order[0]], t0)
+        top = order[:2]
+        res = refine(obj, vectors[top], budget - len(vectors), seed=seed, start_scores=scores[top])
+        add(
+            f"{name}_refine",
+            obj.renders,
+            res.audio if res.audio is not None else audio[order[0]],
+            t0,
+        )
+
+    vectors = m.sample(mel)
+    propose_and_refine("model", vectors)
+    t0 = time.perf_counter()
+    scores, audio = objective(own_note=True)(vectors)
+    add(f"model_own_note_{len(vectors)}", len(vectors), audio[int(np.argmin(scores))], t0)
+    if ctx.train is not None:
+        from a2d.evaluate import nearest_neighbours
+
+        _, params = nearest_neighbours(mel[None].astype(np.float32), ctx.train, ctx.k)
+        propose_and_refine("nearest", params[0])
+    for name, search in (("random", random_search), ("cma_centre", cma_from_centre)):
+        t0 = time.perf_counter()
+        obj = objective()
+        res = search(obj, budget, seed=seed)
+        add(name, obj.renders, res.audio, t0)
+    return rows
+
+
+def _summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    methods: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        methods.setdefault(r["method"], []).append(r)
+    table = {}
+    for name, rs in methods.items():
+        entry: dict[str, float] = {
+            "n": len(rs),
+            "renders": float(np.mean([r["renders"] for r in rs])),
+        }
+        for metric in ("mss", "wmfcc", "sot", "rms", "seconds"):
+            v = np.array([r[metric] for r in rs], dtype=np.float64)
+            entry[metric] = float(v.mean())
+            entry[f"{metric}_se"] = float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else 0.0
+        table[name] = entry
+    return table
+
+
+def markdown_table(table: dict[str, dict[str, float]]) -> str:
+    """The summary as a Markdown table (mean +- standard error)."""
+    lines = [
+        "| method | renders | MSS (dB) | wMFCC | SOT | RMS cos | s / sound |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, e in table.items():
+        cells = [f"{e[m]:.3f} ± {e[m + '_se']:.3f}" for m in ("mss", "wmfcc", "sot", "rms")]
+        lines.append(f"| {name} | {e['renders']:.0f} | {' | '.join(cells)} | {e['seconds']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def _write(
+    out: Path, rows: list[dict[str, Any]], table: dict[str, dict[str, float]],
+    accuracy: float | None, n_pitched: int, checkpoint: Any, sounds: Any, budget: int, k: int,
+) -> None:  # fmt: skip
+    with open(out / "sounds.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    doc = {
+        "checkpoint": str(checkpoint), "sounds": str(sounds), "budget": budget, "candidates": k,
+        "pitch_accuracy": accuracy, "pitched_sounds": n_pitched, "methods": table,
+    }  # fmt: skip
+    (out / "summary.json").write_text(json.dumps(doc, indent=2))
+    head = f"budget {budget} renders per sound, K = {k}"
+    if accuracy is not None:
+        head += f"; pitch within a semitone on {accuracy:.1%} of {n_pitched} pitched sounds"
+    (out / "summary.md").write_text(f"{head}\n\n{markdown_table(table)}")
