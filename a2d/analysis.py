@@ -47,6 +47,11 @@ ONSET_DB = -30.0
 END_DB = -30.0
 #: A clip is pitched when at least this share of its active frames is voiced.
 MIN_VOICED = 0.4
+#: Sub-octave test: the found f0 is a sub-octave (an organ's 16' stop) and the note an octave up
+#: when its 2nd harmonic is at most this many dB below it, and its odd harmonics 3, 5, 7 all lie
+#: at least :data:`SUB_OCTAVE_ODD_DB` below the 2nd.
+SUB_OCTAVE_SECOND_DB = 6.0
+SUB_OCTAVE_ODD_DB = 25.0
 NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
 
@@ -71,6 +76,8 @@ class NoteAnalysis:
     :param onset_s: note on (s from the clip's start). :param end_s: note end (s).
     :param sustained_to_end: the note still sounds at the clip's end (end_s is the clip's length).
     :param loudness_lufs: integrated loudness (LUFS; -inf for silence).
+    :param sub_octave: pyin's f0 had only even harmonics (a sub-octave stop), so the note is an
+        octave above it.
     """
 
     pitched: bool
@@ -82,6 +89,7 @@ class NoteAnalysis:
     end_s: float
     sustained_to_end: bool
     loudness_lufs: float
+    sub_octave: bool = False
 
     @property
     def length_s(self) -> float:
@@ -151,11 +159,34 @@ def analyse_note(audio: np.ndarray, sample_rate: int) -> NoteAnalysis:
     fraction = float(good.sum() / max(active.sum(), 1))
     if fraction >= MIN_VOICED and good.sum() >= 3:
         f0_hz = float(np.median(f0[:n][good]))
+        sub = _sub_octave(y, active, f0_hz)
+        f0_hz = 2 * f0_hz if sub else f0_hz
         mf = hz_to_midi(f0_hz)
         midi = int(np.clip(round(mf), 0, 127))
-        return NoteAnalysis(True, midi, mf, f0_hz, fraction, onset, end, sustained, lufs)
+        return NoteAnalysis(True, midi, mf, f0_hz, fraction, onset, end, sustained, lufs, sub)
     nan = float("nan")
     return NoteAnalysis(False, None, nan, nan, fraction, onset, end, sustained, lufs)
+
+
+def _sub_octave(y: np.ndarray, active: np.ndarray, f0_hz: float) -> bool:
+    """Whether ``f0_hz`` is a sub-octave: see :data:`SUB_OCTAVE_SECOND_DB`."""
+    idx = np.flatnonzero(active)
+    a, b = idx[0] * PYIN_HOP, min(len(y), (idx[-1] + 1) * PYIN_HOP + PYIN_FRAME)
+    seg = y[a:b].astype(np.float64)
+    if len(seg) < PYIN_FRAME:
+        return False
+    spec = np.abs(np.fft.rfft(seg * np.hanning(len(seg))))
+    freqs = np.fft.rfftfreq(len(seg), 1 / PYIN_RATE)
+
+    def level(h: int) -> float:
+        band = (freqs > h * f0_hz * 0.97) & (freqs < h * f0_hz * 1.03)
+        return 20 * np.log10(spec[band].max() + 1e-12) if band.any() else -240.0
+
+    if 7 * f0_hz * 1.03 >= PYIN_RATE / 2:
+        return False
+    first, second = level(1), level(2)
+    odd = max(level(3), level(5), level(7))
+    return second >= first - SUB_OCTAVE_SECOND_DB and odd <= second - SUB_OCTAVE_ODD_DB
 
 
 @dataclass(frozen=True)

@@ -118,3 +118,17 @@ def test_pitch_of_real_instrument_renders(tmp_path: Path) -> None:
             assert abs(a.onset_s - e["onset"]) < 0.06, (e["name"], a.onset_s)
         else:
             assert not a.pitched, (e["name"], a)
+
+
+def test_a_sub_octave_stop_names_the_key_an_octave_up() -> None:
+    # Drawbars 16', 8', 4', 2' on key C3 (MIDI 48): partials at 65.4 Hz (the 16' stop) and its
+    # 2nd, 4th and 8th harmonics; no odd ones. pyin finds 65.4 Hz; the note is C3.
+    t = np.arange(2 * RATE) / RATE
+    f = 440 * 2 ** ((36 - 69) / 12)
+    x = sum(np.sin(2 * np.pi * h * f * t) for h in (1, 2, 4, 8)).astype(np.float32) * 0.1
+    a = analyse_note(np.stack([x, x]), RATE)
+    assert a.pitched and a.sub_octave and a.midi == 48
+    # A square wave (odd harmonics only) and a saw (all of them) keep their f0.
+    sq = np.sign(np.sin(2 * np.pi * f * t)).astype(np.float32) * 0.1
+    assert analyse_note(np.stack([sq, sq]), RATE).midi == 36
+    assert not analyse_note(tone("saw", 220.0, 0.0, 2.0), RATE).sub_octave
