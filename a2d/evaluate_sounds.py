@@ -124,13 +124,19 @@ def evaluate_sounds(
         map_fn = m.pool.map if m.pool is not None else local_map(m.backend)
         chunks = 2 * m.pool.workers if m.pool is not None else 1
         ctx = _Context(m, spec, rate, map_fn, chunks, budget, seed, k, train)
-        for n_done, path in enumerate(paths):
-            rows += _one_sound(ctx, path, truth.get(path.name, {}), pitch_hits)
-            if on_progress is not None:
-                on_progress(n_done + 1, len(paths))
+        with open(out / "sounds.csv", "w", newline="") as f:  # rows as they come: a killed run
+            writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)  # keeps the sounds it finished
+            writer.writeheader()
+            for n_done, path in enumerate(paths):
+                new = _one_sound(ctx, path, truth.get(path.name, {}), pitch_hits)
+                writer.writerows(new)
+                f.flush()
+                rows += new
+                if on_progress is not None:
+                    on_progress(n_done + 1, len(paths))
     accuracy = float(np.mean(pitch_hits)) if pitch_hits else None
     table = _summarise(rows)
-    _write(out, rows, table, accuracy, len(pitch_hits), checkpoint, sounds, budget, k)
+    _write(out, table, accuracy, len(pitch_hits), checkpoint, sounds, budget, k)
     return SoundsSummary(table, rows, accuracy, out, time.perf_counter() - clock)
 
 
@@ -248,13 +254,9 @@ def markdown_table(table: dict[str, dict[str, float]]) -> str:
 
 
 def _write(
-    out: Path, rows: list[dict[str, Any]], table: dict[str, dict[str, float]],
+    out: Path, table: dict[str, dict[str, float]],
     accuracy: float | None, n_pitched: int, checkpoint: Any, sounds: Any, budget: int, k: int,
 ) -> None:  # fmt: skip
-    with open(out / "sounds.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
     doc = {
         "checkpoint": str(checkpoint), "sounds": str(sounds), "budget": budget, "candidates": k,
         "pitch_accuracy": accuracy, "pitched_sounds": n_pitched, "methods": table,
