@@ -137,3 +137,19 @@ def test_evaluate_needs_data_or_sounds(tiny_flow_checkpoint, tmp_path):
     )  # fmt: skip
     assert proc.returncode == ExitCode.USAGE
     assert proc.stderr.startswith("error: --budget 4 is below --candidates 8")
+
+
+def test_predict_cli_refines_and_says_which_key_to_play(tiny_flow_checkpoint, low_saw, tmp_path):
+    proc = cli(
+        "predict", str(low_saw), "-c", str(tiny_flow_checkpoint), "-o", str(tmp_path), "-k", "2",
+        "--refine", "4", "--workers", "0",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "low.wav: detected E2 (MIDI 40)" in proc.stderr and "play E2" in proc.stderr
+    doc = json.loads((tmp_path / "low" / "low.params.json").read_text())
+    assert doc["stages"]["refine_renders"] == 4
+    proc = cli("predict", str(low_saw), "-c", str(tiny_flow_checkpoint), "-o", str(tmp_path / "z"),
+               "--refine", "0")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads((tmp_path / "z" / "low" / "low.params.json").read_text())
+    assert "refine_renders" not in doc["stages"]
