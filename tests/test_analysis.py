@@ -118,6 +118,11 @@ def test_pitch_of_real_instrument_renders(tmp_path: Path) -> None:
             assert abs(a.onset_s - e["onset"]) < 0.06, (e["name"], a.onset_s)
         else:
             assert not a.pitched, (e["name"], a)
+    from a2d.evaluate_sounds import pitch_accuracy
+
+    report = pitch_accuracy(tmp_path)
+    assert (report["hits"], report["pitched"], report["misses"]) == (7, 7, [])
+    assert report["accuracy"] == 1.0 and report["unpitched_called_pitched"] == []
 
 
 def test_a_sub_octave_stop_names_the_key_an_octave_up() -> None:
