@@ -137,3 +137,14 @@ def test_a_sub_octave_stop_names_the_key_an_octave_up() -> None:
     sq = np.sign(np.sin(2 * np.pi * f * t)).astype(np.float32) * 0.1
     assert analyse_note(np.stack([sq, sq]), RATE).midi == 36
     assert not analyse_note(tone("saw", 220.0, 0.0, 2.0), RATE).sub_octave
+
+
+@pytest.mark.parametrize(("pitch", "note_off"), [(57, 2.0), (40, 1.0), (76, 3.0)])
+def test_the_quickstart_demo_note(pitch: int, note_off: float) -> None:
+    from a2d.demo import demo_sound
+
+    a = analyse_note(demo_sound(RATE, 4.0, pitch=pitch, note_off=note_off), RATE)
+    assert a.pitched and a.midi == pitch
+    assert a.onset_s < 0.03
+    # The release (0.1 s time constant) falls 30 dB below the sustain within about 0.35 s.
+    assert note_off < a.end_s < note_off + 0.5 and not a.sustained_to_end
