@@ -55,6 +55,7 @@ class SoundsSummary:
     pitch_accuracy: float | None
     out: Path
     seconds: float
+    failures: list[str]
 
 
 def _metrics(audio: np.ndarray, target: np.ndarray, rate: int) -> dict[str, float]:
@@ -115,6 +116,7 @@ def evaluate_sounds(
     clock = time.perf_counter()
     rows: list[dict[str, Any]] = []
     pitch_hits: list[bool] = []
+    failures: list[str] = []
     with SoundMatcher(
         checkpoint, candidates=candidates, seed=seed, synth_options=synth_options,
         workers=workers, refine=budget,
@@ -128,7 +130,11 @@ def evaluate_sounds(
             writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)  # keeps the sounds it finished
             writer.writeheader()
             for n_done, path in enumerate(paths):
-                new = _one_sound(ctx, path, truth.get(path.name, {}), pitch_hits)
+                try:
+                    new = _one_sound(ctx, path, truth.get(path.name, {}), pitch_hits)
+                except AudioInputError as exc:  # a bad input fails alone; its message names it
+                    failures.append(str(exc))
+                    new = []
                 writer.writerows(new)
                 f.flush()
                 rows += new
@@ -136,8 +142,10 @@ def evaluate_sounds(
                     on_progress(n_done + 1, len(paths))
     accuracy = float(np.mean(pitch_hits)) if pitch_hits else None
     table = _summarise(rows)
-    _write(out, table, accuracy, len(pitch_hits), checkpoint, sounds, budget, k)
-    return SoundsSummary(table, rows, accuracy, out, time.perf_counter() - clock)
+    if not rows:
+        raise AudioInputError(f"no sound of {sounds} could be evaluated: {failures[0]}")
+    _write(out, table, accuracy, len(pitch_hits), checkpoint, sounds, budget, k, failures)
+    return SoundsSummary(table, rows, accuracy, out, time.perf_counter() - clock, failures)
 
 
 @dataclass
@@ -256,10 +264,11 @@ def markdown_table(table: dict[str, dict[str, float]]) -> str:
 def _write(
     out: Path, table: dict[str, dict[str, float]],
     accuracy: float | None, n_pitched: int, checkpoint: Any, sounds: Any, budget: int, k: int,
+    failures: list[str],
 ) -> None:  # fmt: skip
     doc = {
         "checkpoint": str(checkpoint), "sounds": str(sounds), "budget": budget, "candidates": k,
-        "pitch_accuracy": accuracy, "pitched_sounds": n_pitched, "methods": table,
+        "pitch_accuracy": accuracy, "pitched_sounds": n_pitched, "methods": table, "failures": failures,
     }  # fmt: skip
     (out / "summary.json").write_text(json.dumps(doc, indent=2))
     head = f"budget {budget} renders per sound, K = {k}"

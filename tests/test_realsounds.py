@@ -153,3 +153,21 @@ def test_predict_cli_refines_and_says_which_key_to_play(tiny_flow_checkpoint, lo
     assert proc.returncode == 0, proc.stderr
     doc = json.loads((tmp_path / "z" / "low" / "low.params.json").read_text())
     assert "refine_renders" not in doc["stages"]
+
+
+def test_a_bad_sound_fails_alone(tiny_flow_checkpoint, tmp_path):
+    from a2d.errors import AudioInputError
+    from a2d.evaluate_sounds import evaluate_sounds
+
+    folder = tmp_path / "s"
+    saw(folder / "good.wav", 60)
+    (folder / "bad.wav").write_bytes(b"RIFF not really a wav")
+    summary = evaluate_sounds(
+        tiny_flow_checkpoint, folder, tmp_path / "o", candidates=2, budget=2, workers=0
+    )
+    assert {r["sound"] for r in summary.rows} == {"good.wav"}
+    assert len(summary.failures) == 1 and "bad.wav" in summary.failures[0]
+    assert json.loads((tmp_path / "o" / "summary.json").read_text())["failures"] == summary.failures
+    (folder / "good.wav").unlink()
+    with pytest.raises(AudioInputError, match="could be evaluated"):
+        evaluate_sounds(tiny_flow_checkpoint, folder, tmp_path / "p", candidates=2, budget=2)

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from a2d.cli._progress import progress_bar
-from a2d.errors import ConfigError
+from a2d.errors import ConfigError, ExitCode
 
 
 def register(app: typer.Typer) -> None:
@@ -157,3 +157,7 @@ def _evaluate_sounds(checkpoint: Path, sounds: Path, out: Path, **kwargs: object
     typer.echo(
         f"{len(summary.rows)} rows in {summary.seconds:.1f} s: {out / 'sounds.csv'}", err=True
     )
+    if summary.failures:
+        for line in summary.failures:
+            typer.echo(f"failed: {line}", err=True)
+        raise typer.Exit(int(ExitCode.PARTIAL))
