@@ -22,7 +22,8 @@ method                    renders  what
 Each method's best render is scored with every audio metric (:func:`a2d.metrics.audio_metrics`,
 loudness-matched as for ranking). Written: ``sounds.csv`` (one row per sound and method),
 ``summary.json`` and ``summary.md`` (mean and standard error per method; pitch accuracy when the
-folder has a dev-set ``manifest.json``).
+folder has a dev-set ``manifest.json``), and ``report.html`` (the table, and per sound the log-mel
+spectrograms of the input as matched and of every method's best render).
 """
 
 from __future__ import annotations
@@ -117,6 +118,7 @@ def evaluate_sounds(
     rows: list[dict[str, Any]] = []
     pitch_hits: list[bool] = []
     failures: list[str] = []
+    cards: list[tuple[str, str, list[dict[str, Any]]]] = []
     with SoundMatcher(
         checkpoint, candidates=candidates, seed=seed, synth_options=synth_options,
         workers=workers, refine=budget,
@@ -131,7 +133,7 @@ def evaluate_sounds(
             writer.writeheader()
             for n_done, path in enumerate(paths):
                 try:
-                    new = _one_sound(ctx, path, truth.get(path.name, {}), pitch_hits)
+                    new = _one_sound(ctx, path, truth.get(path.name, {}), pitch_hits, cards)
                 except AudioInputError as exc:  # a bad input fails alone; its message names it
                     failures.append(str(exc))
                     new = []
@@ -145,6 +147,7 @@ def evaluate_sounds(
     if not rows:
         raise AudioInputError(f"no sound of {sounds} could be evaluated: {failures[0]}")
     _write(out, table, accuracy, len(pitch_hits), checkpoint, sounds, budget, k, failures)
+    (out / "report.html").write_text(_report(table, cards, accuracy, budget, k))
     return SoundsSummary(table, rows, accuracy, out, time.perf_counter() - clock, failures)
 
 
@@ -162,7 +165,11 @@ class _Context:
 
 
 def _one_sound(
-    ctx: _Context, path: Path, info: dict[str, Any], pitch_hits: list[bool]
+    ctx: _Context,
+    path: Path,
+    info: dict[str, Any],
+    pitch_hits: list[bool],
+    html_cards: list[tuple[str, str, list[dict[str, Any]]]],
 ) -> list[dict[str, Any]]:
     """Every method on one sound: its ``sounds.csv`` rows."""
     from a2d.analysis import analyse_input
@@ -184,6 +191,7 @@ def _one_sound(
         )
     mel = m.features(target.audio)
     rows: list[dict[str, Any]] = []
+    cards = [_card("input", target.audio, mel)]
 
     def objective(own_note: bool = False) -> Objective:
         return Objective(
@@ -192,6 +200,7 @@ def _one_sound(
         )  # fmt: skip
 
     def add(method: str, renders: int, audio: np.ndarray, started: float) -> None:
+        cards.append(_card(method, audio, m.features(audio)))
         scores = _metrics(audio, target.audio, rate)
         seconds = time.perf_counter() - started
         rows.append({**base, "method": method, "renders": renders, **scores, "seconds": seconds})
@@ -228,7 +237,54 @@ def _one_sound(
         obj = objective()
         res = search(obj, budget, seed=seed)
         add(name, obj.renders, res.audio, t0)
+    for card, row in zip(cards[1:], rows, strict=True):
+        card["mss"] = row["mss"]
+    html_cards.append((path.name, extra["pitch_plan"]["message"], cards))
     return rows
+
+
+def _card(method: str, audio: np.ndarray, mel: np.ndarray) -> dict[str, Any]:
+    """A spectrogram (PNG bytes, no audio kept) for the report."""
+    from a2d.report import spectrogram_png
+
+    return {"method": method, "png": spectrogram_png(mel.mean(axis=0), size=128), "mss": None}
+
+
+def _report(
+    table: dict[str, dict[str, float]],
+    cards: list[tuple[str, str, list[dict[str, Any]]]],
+    accuracy: float | None,
+    budget: int,
+    k: int,
+) -> str:
+    """``report.html``: the summary table, then per sound the input's and every method's best
+    render's log-mel spectrogram with its MSS."""
+    import html
+
+    from a2d.report import fmt, html_page, img_tag, table_html
+
+    head = ["method", "renders", "MSS (dB)", "wMFCC", "SOT", "RMS cos", "s / sound"]
+    rows = [
+        [name, e["renders"], *[f"{fmt(e[m])} ± {fmt(e[m + '_se'], 2)}" for m in ("mss", "wmfcc", "sot", "rms")], fmt(e["seconds"], 3)]
+        for name, e in table.items()
+    ]  # fmt: skip
+    body = [
+        f"<p>budget {budget} renders per sound, K = {k}"
+        + (f"; pitch within a semitone: {accuracy:.1%}" if accuracy is not None else "")
+        + "</p>",
+        table_html(head, rows),
+        "<h2>Spectrograms (model log-mel; the input as matched)</h2>",
+    ]
+    for name, message, sound_cards in cards:
+        body.append(f"<h3>{html.escape(name)}</h3><p class='muted'>{html.escape(message)}</p>")
+        divs = [
+            f'<div class="card"><b>{html.escape(c["method"])}</b>'
+            + (f" (MSS {fmt(c['mss'])} dB)" if c["mss"] is not None else "")
+            + f"<br>{img_tag(c['png'], c['method'])}</div>"
+            for c in sound_cards
+        ]
+        body.append('<div class="row">' + "".join(divs) + "</div>")
+    return html_page("a2d evaluate --sounds", body)
 
 
 def _summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:

@@ -123,6 +123,9 @@ def test_evaluate_sounds_compares_methods_at_an_equal_budget(
     summary = json.loads((out / "summary.json").read_text())
     assert summary["pitch_accuracy"] == 1.0 and set(summary["methods"]) == set(methods)
     assert "| method |" in (out / "summary.md").read_text()
+    report = (out / "report.html").read_text()
+    assert report.count("<img") == 2 * (1 + len(methods))  # input + every method, per sound
+    assert all(f"<b>{m}</b>" in report for m in methods) and "play A3" in report
 
 
 def test_evaluate_needs_data_or_sounds(tiny_flow_checkpoint, tmp_path):
