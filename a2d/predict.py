@@ -21,7 +21,7 @@ import io
 import json
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +122,10 @@ class SoundMatcher:
     :param synth_options: backend options (e.g. ``plugin_path`` for Surge XT).
     :param workers: synth worker processes that render the candidates (0: render here). They
         start loading their synths at once, while the model loads and samples.
+    :param refine: renders spent refining the best candidates on the synth (:mod:`a2d.refine`);
+        0: none.
+    :param analyse: find the input's note (:mod:`a2d.analysis`), render every candidate at it
+        (moved by octaves into the spec's pitch range) and match against the input moved as much.
     """
 
     def __init__(
@@ -134,6 +138,8 @@ class SoundMatcher:
         seed: int = 0,
         synth_options: dict[str, Any] | None = None,
         workers: int = 0,
+        refine: int = 0,
+        analyse: bool = True,
     ) -> None:
         from a2d.checkpoint import load_checkpoint
         from a2d.synth import create_backend
@@ -143,6 +149,9 @@ class SoundMatcher:
             raise ValueError(f"candidates must be >= 1, got {candidates}")
         if workers < 0:
             raise ValueError(f"workers must be >= 0, got {workers}")
+        if refine < 0:
+            raise ValueError(f"refine must be >= 0 renders, got {refine}")
+        self.refine_budget, self.analyse = refine, analyse
         self.checkpoint = load_checkpoint(checkpoint)
         ck = self.checkpoint
         if synth is not None and synth != ck.synth:
@@ -160,9 +169,9 @@ class SoundMatcher:
         self.settings = ck.render_settings
         self.backend = create_backend(ck.spec, ck.render_settings, **(synth_options or {}))
         self.pool = None
-        if workers > 0 and self.candidates > 1:
+        if workers > 0 and (self.candidates > 1 or refine > 0):
             self.pool = SynthPool(
-                ck.spec, ck.render_settings, workers=min(workers, self.candidates),
+                ck.spec, ck.render_settings, workers=min(workers, max(self.candidates, refine)),
                 synth_options=synth_options,
             )  # fmt: skip
 
@@ -192,10 +201,13 @@ class SoundMatcher:
         )
         return out[0].detach().cpu().numpy().astype(np.float64)
 
-    def render(self, vectors: np.ndarray) -> list[Candidate]:
-        """Decode and render ``(K, width)`` vectors (spread over the workers when there are)."""
+    def render(self, vectors: np.ndarray, note: Any = None) -> list[Candidate]:
+        """Decode and render ``(K, width)`` vectors (spread over the workers when there are),
+        each playing ``note`` when given (a :class:`a2d.notes.Note`)."""
         spec = self.checkpoint.spec
         patches = [spec.decode(v) for v in vectors]
+        if note is not None:
+            patches = [replace(p, note=note) for p in patches]
         if self.pool is None:
             audio = [self.backend.render(p) for p in patches]
         else:
@@ -233,14 +245,30 @@ class SoundMatcher:
 
         sound = load_sound(path, self.settings)
         lap("load")
+        note, extra = None, {}
+        if self.analyse:
+            from a2d.analysis import analyse_input
+
+            sound, note, extra = analyse_input(sound, self.checkpoint.spec, self.settings)
+            lap("analyse")
         mel = self.features(sound.audio)
         lap("features")
         vectors = self.sample(mel)
         lap("sample")
-        cands = self.render(vectors)
+        cands = self.render(vectors, note)
         lap("render")
         ranked = self.score(sound, cands)
         lap("score")
+        extra["stages"] = {
+            "model_k1_mss_db": cands[0].mss,
+            f"best_of_{len(cands)}_mss_db": ranked[0].mss,
+        }
+        if self.refine_budget > 0:
+            from a2d.refine import refine_candidates
+
+            ranked = refine_candidates(self, sound, ranked, note, extra["stages"])
+            lap("refine")
+        self.extra = extra
         result = self._write(sound, ranked, Path(out_dir), t, lambda: lap("write"))
         result.timings = t
         return result
@@ -346,6 +374,7 @@ class SoundMatcher:
                 for c in result.candidates
             ],
             "timings_s": dict(timings),
+            **getattr(self, "extra", {}),
         }
 
 
@@ -383,11 +412,15 @@ def predict(
     seed: int = 0,
     synth_options: dict[str, Any] | None = None,
     workers: int = 0,
+    refine: int = 0,
+    analyse: bool = True,
     on_done: Callable[[Path, PredictResult | PredictFailure], None] | None = None,
 ) -> PredictSummary:
     """Predict a preset for every sound (files or folders); see the module docstring.
 
     :param workers: synth worker processes rendering the candidates (0: render here).
+    :param refine: renders spent refining the best candidates on the synth (0: none).
+    :param analyse: render candidates at the input's analysed note (see :class:`SoundMatcher`).
     :param on_done: called after each input with its result or failure (progress display).
     """
     paths = find_sounds(sounds)
@@ -402,6 +435,8 @@ def predict(
         seed=seed,
         synth_options=synth_options,
         workers=workers,
+        refine=refine,
+        analyse=analyse,
     )
     with matcher:
         return _predict_all(matcher, paths, Path(out), on_done)

@@ -416,6 +416,11 @@ def predict_report(
         f"{html.escape(described['checkpoint'])}</p>",
         table_html(["phase", "seconds"], timing_rows),
     ]
+    if "pitch_plan" in described:  # note analysis and search stages (a2d.analysis, a2d.refine)
+        stages = [[k, v] for k, v in described.get("stages", {}).items()]
+        at = next(i for i, part in enumerate(parts) if part.startswith("<h2>What to do"))
+        parts[at:at] = [f"<p><b>{html.escape(described['pitch_plan']['message'])}</b></p>"]
+        parts += ["<h2>Stages</h2>", table_html(["stage", "MSS (dB) / renders"], stages)]
     return html_page(f"a2d: a {synth_name} preset for {sound.path.name}", parts)
 
 

@@ -78,7 +78,9 @@ def test_predict_writes_preset_params_render_and_report(flow_result, tiny_flow_c
     assert [c["rank"] for c in doc["candidates"]] == [1, 2, 3]
     scores = [c["mss_db"] for c in doc["candidates"]]
     assert scores == sorted(scores) and doc["score"]["mss_db"] == scores[0]
-    assert set(doc["timings_s"]) == {"load", "features", "sample", "render", "score", "write"}
+    assert set(doc["timings_s"]) == {
+        "load", "analyse", "features", "sample", "render", "score", "write",
+    }  # fmt: skip
 
     audio, rate = sf.read(str(res.audio), always_2d=True)
     assert rate == 44100 and audio.shape == (44100, 2)

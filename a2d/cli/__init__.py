@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "train",
     "evaluate",
     "quickstart",
+    "devset",
 )
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from a2d.cli._progress import progress_bar
+from a2d.errors import ConfigError, ExitCode
 
 EXAMPLES = """Examples:
 
@@ -28,12 +29,6 @@ def register(app: typer.Typer) -> None:
                 "--checkpoint", "-c", metavar="FILE", help="The model checkpoint to evaluate (.pt)."
             ),
         ],
-        data: Annotated[
-            Path,
-            typer.Option(
-                "--data", "-d", metavar="DIR", help="A dataset folder written by `a2d generate`."
-            ),
-        ],
         out: Annotated[
             Path,
             typer.Option(
@@ -43,6 +38,16 @@ def register(app: typer.Typer) -> None:
                 help="Folder for samples.csv, summary.json, report.html.",
             ),
         ],
+        data: Annotated[
+            Path | None,
+            typer.Option(
+                "--data",
+                "-d",
+                metavar="DIR",
+                help="A dataset folder written by `a2d generate` (with --sounds: optional, its "
+                "train split gives the nearest-neighbour baseline).",
+            ),
+        ] = None,
         split: Annotated[
             str,
             typer.Option(
@@ -113,6 +118,18 @@ def register(app: typer.Typer) -> None:
                 help="Path of the synth plugin, for backends that need one (Surge XT).",
             ),
         ] = None,
+        sounds: Annotated[
+            Path | None,
+            typer.Option(
+                metavar="DIR",
+                help="Evaluate on these real sounds instead (a folder, e.g. from `a2d devset`): "
+                "audio metrics only, every method at the same render budget.",
+            ),
+        ] = None,
+        budget: Annotated[
+            int,
+            typer.Option(min=1, help="With --sounds: renders per sound of each search method."),
+        ] = 64,
     ) -> None:
         """Score a checkpoint against baselines; print the summary table as JSON on stdout."""
         from rich.console import Console
@@ -120,6 +137,15 @@ def register(app: typer.Typer) -> None:
         from a2d.evaluate import evaluate
 
         err = Console(stderr=True)
+        if sounds is not None:
+            _evaluate_sounds(
+                checkpoint, sounds, out, data=data, candidates=candidates, budget=budget,
+                seed=seed, limit=limit, plugin_path=plugin_path,
+                workers=(os.cpu_count() or 1) if workers is None else workers,
+            )  # fmt: skip
+            return
+        if data is None:
+            raise ConfigError("evaluate needs --data DIR (a dataset) or --sounds DIR (real sounds)")
         with progress_bar(transient=True) as progress:
             task = progress.add_task("evaluate", total=None)
             summary = evaluate(
@@ -144,3 +170,32 @@ def register(app: typer.Typer) -> None:
             f"{summary.report}",
             highlight=False,
         )
+
+
+def _evaluate_sounds(checkpoint: Path, sounds: Path, out: Path, **kwargs: object) -> None:
+    """``a2d evaluate --sounds``: the summary table on stdout (Markdown), files in ``out``."""
+    from a2d.evaluate_sounds import evaluate_sounds, markdown_table
+
+    plugin_path = kwargs.pop("plugin_path")
+    if int(kwargs["budget"]) < int(kwargs["candidates"]):  # type: ignore[call-overload]
+        raise ConfigError(
+            f"--budget {kwargs['budget']} is below --candidates {kwargs['candidates']}; "
+            "give each method at least K renders"
+        )
+    with progress_bar(transient=True) as progress:
+        task = progress.add_task("evaluate sounds", total=None)
+        summary = evaluate_sounds(
+            checkpoint, sounds, out, **kwargs,  # type: ignore[arg-type]
+            synth_options={"plugin_path": str(plugin_path)} if plugin_path else None,
+            on_progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )  # fmt: skip
+    typer.echo(markdown_table(summary.table), nl=False)
+    if summary.pitch_accuracy is not None:
+        typer.echo(f"pitch within a semitone: {summary.pitch_accuracy:.1%}", err=True)
+    typer.echo(
+        f"{len(summary.rows)} rows in {summary.seconds:.1f} s: {out / 'sounds.csv'}", err=True
+    )
+    if summary.failures:
+        for line in summary.failures:
+            typer.echo(f"failed: {line}", err=True)
+        raise typer.Exit(int(ExitCode.PARTIAL))

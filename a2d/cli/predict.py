@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Annotated
@@ -85,6 +86,14 @@ def register(app: typer.Typer) -> None:
                 help="Path of the synth plugin, for backends that need one (Surge XT).",
             ),
         ] = None,
+        refine: Annotated[
+            int,
+            typer.Option(
+                min=0,
+                help="Renders spent refining the best candidates on the synth (CMA-ES on the "
+                "same spectral distance); 0: no refinement.",
+            ),
+        ] = DEFAULT_REFINE,
     ) -> None:
         """Predict synth settings for each sound; write preset, parameters, render and report."""
         from rich.console import Console
@@ -104,11 +113,14 @@ def register(app: typer.Typer) -> None:
             def done(path: Path, item: object) -> None:
                 if not isinstance(item, PredictFailure):  # failures are listed at the end
                     typer.echo(f"{path}\t{item.preset}\tmss={item.best.mss:.3f}\t{item.report}")
+                    plan = json.loads(item.params_json.read_text()).get("pitch_plan")
+                    if plan:
+                        progress.console.print(f"{path.name}: {plan['message']}", highlight=False)
                 progress.advance(task)
 
             summary = predict(
                 paths, checkpoint, out, candidates=candidates, spec=spec, synth=synth, seed=seed,
-                synth_options=options, on_done=done,
+                synth_options=options, on_done=done, refine=refine,
                 workers=default_workers(len(paths)) if workers is None else workers,
             )  # fmt: skip
         n_ok, n_bad = len(summary.results), len(summary.failures)
@@ -133,6 +145,9 @@ EXAMPLES = """Examples:
   a2d predict my_sound.wav --checkpoint runs/flow/best.pt --out presets/
   a2d predict sounds/ -c runs/flow/best.pt -o presets/ --candidates 32 --synth vital
 """
+
+#: Default ``--refine`` budget (renders per input).
+DEFAULT_REFINE = 64
 
 
 def default_workers(inputs: int) -> int:
