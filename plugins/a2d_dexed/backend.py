@@ -15,8 +15,9 @@ unlike Vital.
 Output: the engine is mono. With ``channels == 2`` (the reference protocol) the mono signal is
 written to both channels, which is what Dexed sends to a DAW; ``channels == 1`` stores the single
 channel (half the mel work and bytes; ``configs/generate/dexed_full.yaml``). The engine's output is
-not limited to [-1, 1]: several carriers at full level sum above 1 (INIT VOICE with every operator
-at 99: peak 2.0); a2d keeps it unscaled so that a reloaded ``.syx`` renders the same samples.
+not limited to [-1, 1]: several carriers at full level sum above 1 (algorithm 1 with every
+operator at 99, dexed-py's default ``Patch()``: peak 2.0); a2d keeps it unscaled so that a
+reloaded ``.syx`` renders the same samples.
 """
 
 from __future__ import annotations
