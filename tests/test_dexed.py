@@ -368,9 +368,10 @@ def test_cli_train_flow_and_predict_write_a_syx_that_replays_the_render(
     from a2d.demo import write_demo
 
     wav = write_demo(tmp_path / "pluck.wav", SR, 1.0)
+    other = write_demo(tmp_path / "pluck two.wav", SR, 0.7)
     cmd = [
-        a2d_cli_path, "predict", str(wav), "-c", str(tiny_dexed_flow), "-o", str(tmp_path / "out"),
-        "--candidates", "3", "--workers", "0",
+        a2d_cli_path, "predict", str(wav), str(other), "-c", str(tiny_dexed_flow), "-o",
+        str(tmp_path / "out"), "--candidates", "3", "--workers", "0",
     ]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
@@ -389,6 +390,10 @@ def test_cli_train_flow_and_predict_write_a_syx_that_replays_the_render(
     replay = engine_render(reloaded, note)
     assert rate == SR and written.shape == (SR, 1)
     assert np.allclose(written[:, 0], replay, atol=1e-6)
+    # Several sounds: their voices also as one DX7 bank, in input order, named after the inputs.
+    bank = dexed.Patch.load_bank(str(tmp_path / "out" / "bank-01.syx"))
+    assert [p.name.strip() for p in bank[:3]] == ["pluck", "pluck two", "INIT VOICE"]
+    assert bank[0].to_sysex() == reloaded.to_sysex()[:145] + b"pluck     " + b"\x3f"
 
 
 def test_cli_evaluate_scores_the_flow_model_against_the_baselines(

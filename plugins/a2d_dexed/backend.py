@@ -73,6 +73,8 @@ class DexedBackend(SynthBackend):
     name: ClassVar[str] = "dexed"
     display_name: ClassVar[str] = "Dexed (DX7, dexed-py)"
     preset_suffix: ClassVar[str] = ".syx"
+    #: Voices per bank file (``a2d predict`` of several sounds also writes them as banks).
+    bank_size: ClassVar[int] = 32
 
     def __init__(
         self, spec: ParamSpec, settings: RenderSettings | None = None, **options: Any
