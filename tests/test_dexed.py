@@ -21,6 +21,7 @@ from a2d.spec import Categorical, Discrete, Note, Patch
 from a2d.synth import RenderSettings, create_backend
 from a2d_dexed import voice
 from a2d_dexed.backend import DexedBackend, load_syx
+from a2d_dexed.specs import CARRIERS, MODULATORS
 
 # dexed-py is a dependency wherever it installs (Python >= 3.11); on 3.10 there is no engine.
 dexed = pytest.importorskip("dexed", reason="dexed-py needs Python >= 3.11")
@@ -69,6 +70,10 @@ def test_registered_backend_and_specs() -> None:
     assert set(simple.param_names) < set(full.param_names)
     assert all(p.group for p in full.params) and all(p.group for p in simple.params)
     assert simple.base["voice"]["algorithm"] == 4  # DX7 algorithm 5
+    # Its operator roles (the ranges of dexed_simple follow them) are the engine's own table.
+    assert [n - 1 for n in CARRIERS] == dexed.get_carriers(4)
+    assert [n - 1 for n in MODULATORS] == dexed.get_modulators(4)
+    assert dexed.get_feedback_edge(4) == (5, 5)  # feedback on operator 6
 
 
 def test_cli_plugins_lists_dexed(a2d_cli: str) -> None:
