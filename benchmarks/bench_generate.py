@@ -100,11 +100,13 @@ def test_generate_dexed_rows_per_core(
         backend.render(p)
     render_cpu = (time.process_time() - c0) / len(patches)
     render_wall = (time.perf_counter() - t0) / len(patches)
-    c0, t0 = time.process_time(), time.perf_counter()
-    for p in patches:
+    bare_cpu = bare_wall = 0.0
+    for p in patches:  # each voice loaded untimed, then only the engine's render call timed
+        backend.render(p)
+        c0, t0 = time.process_time(), time.perf_counter()
         backend.render_bare(p.note)
-    bare_cpu = (time.process_time() - c0) / len(patches)
-    bare_wall = (time.perf_counter() - t0) / len(patches)
+        bare_cpu += (time.process_time() - c0) / len(patches)
+        bare_wall += (time.perf_counter() - t0) / len(patches)
     per_row = benchmark.stats.stats.median / rows if benchmark.stats else float("nan")
     per_row_cpu = float(np.median(cpu)) / rows
     size = sum(f.stat().st_size for f in (tmp_path / "r0").glob("shard-*.h5"))
