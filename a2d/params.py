@@ -7,6 +7,7 @@ synth's own units.
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 from typing import ClassVar, Literal
@@ -163,6 +164,10 @@ class Categorical:
                 f"positive value, got {list(w)}"
             )
         object.__setattr__(self, "weights", w)
+        # The cumulative distribution exactly as Generator.choice(n, p=probabilities) builds it.
+        cdf = self.probabilities.cumsum()
+        cdf /= cdf[-1]
+        object.__setattr__(self, "_cdf", cdf.tolist())
         if self.encoding not in ("onehot", "scalar"):
             raise SpecError(
                 f"parameter {self.name!r}: encoding must be 'onehot' or 'scalar', got {self.encoding!r}"
@@ -197,7 +202,9 @@ class Categorical:
         return i
 
     def sample(self, rng: np.random.Generator) -> float:
-        return self.values[int(rng.choice(len(self.values), p=self.probabilities))]
+        # The draw of rng.choice(n, p=probabilities) (one rng.random() against the same cdf,
+        # side="right"), without its argument checks: 2.4 us instead of 35 us per draw.
+        return self.values[bisect.bisect_right(self._cdf, rng.random())]
 
     def encode_into(self, value: float, out: np.ndarray) -> None:
         i = self.index_of(value)

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "a2d_vital",
     "a2d_surge",
+    "a2d_dexed",
     "a2d_flow",
     "a2d_feedforward",
 )

@@ -464,4 +464,20 @@ def _predict_all(
             raise
         if on_done is not None:
             on_done(path, item)
+    _write_banks(matcher.backend, results, out)
     return PredictSummary(results, failures)
+
+
+def _write_banks(backend: Any, results: list[PredictResult], out: Path) -> None:
+    """Synths with banks (``write_bank(patches, path, names)``, e.g. the DX7's 32-voice ``.syx``)
+    also get the presets of a batch as ``OUT/bank-01`` ... (``bank_size`` voices each)."""
+    size = getattr(backend, "bank_size", 0)
+    if len(results) < 2 or not size or not hasattr(backend, "write_bank"):
+        return
+    for k in range(0, len(results), size):
+        chunk = results[k : k + size]
+        backend.write_bank(
+            [r.best.patch for r in chunk],
+            out / f"bank-{k // size + 1:02d}",
+            [r.out_dir.name for r in chunk],
+        )

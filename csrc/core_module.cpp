@@ -8,7 +8,9 @@
 #include <complex>
 #include <cstdint>
 #include <string>
+#include <vector>
 
+#include "a2d/loudness.h"
 #include "a2d/mel_cpu.h"
 #include "a2d/ode.h"
 #include "a2d/parallel.h"
@@ -167,10 +169,50 @@ void ode_sample(const py::function& velocity, py::array& x, py::array& xin, py::
                       num_threads > 0 ? num_threads : a2d::default_num_threads(), call);
 }
 
+// K-weighted block energies for BS.1770 loudness (a2d/loudness.py does the gating).
+py::array k_weighted_block_energy(const py::array& audio, const py::array& sos, const py::array& lo,
+                                  const py::array& hi, int num_threads) {
+  checked<float>(audio, "audio", 2);
+  checked<double>(sos, "sos", 2);
+  checked<int64_t>(lo, "lo", 1);
+  checked<int64_t>(hi, "hi", 1);
+  const int n_stages = static_cast<int>(sos.shape(0));
+  if (sos.shape(1) != 6 || n_stages < 1 || n_stages > a2d::kMaxBiquads) {
+    throw py::value_error("sos must have shape (stages, 6) with 1 to " +
+                          std::to_string(a2d::kMaxBiquads) + " stages");
+  }
+  const int64_t blocks = lo.shape(0);
+  const int64_t length = audio.shape(1);
+  if (hi.shape(0) != blocks) throw py::value_error("lo and hi must have the same length");
+  const int64_t* l = static_cast<const int64_t*>(lo.data());
+  const int64_t* h = static_cast<const int64_t*>(hi.data());
+  for (int64_t j = 0; j < blocks; ++j) {
+    if (l[j] < 0 || l[j] > h[j] || h[j] > length) {
+      throw py::value_error("block " + std::to_string(j) + " is not inside the audio");
+    }
+  }
+  const double* c = static_cast<const double*>(sos.data());
+  std::vector<a2d::Biquad> stages(n_stages);
+  for (int k = 0; k < n_stages; ++k) {
+    const double* r = c + 6 * k;
+    if (r[3] != 1.0) throw py::value_error("sos rows must be normalised (a0 == 1)");
+    stages[k] = {r[0], r[1], r[2], r[4], r[5]};
+  }
+  py::array_t<double> out({audio.shape(0), blocks});
+  {
+    py::gil_scoped_release release;
+    a2d::k_weighted_block_energy_cpu(static_cast<const float*>(audio.data()), audio.shape(0),
+                                     length, stages.data(), n_stages, l, h, blocks,
+                                     out.mutable_data(), num_threads);
+  }
+  return out;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
-  m.doc() = "a2d native core (CPU): batched log-mel spectrogram and the flow ODE sampling loop";
+  m.doc() = "a2d native core (CPU): batched log-mel spectrogram, BS.1770 K-weighted block energies and "
+          "the flow ODE sampling loop";
   m.attr("__version__") = A2D_VERSION_INFO;
   m.def("default_num_threads", &a2d::default_num_threads, "Hardware concurrency (>= 1).");
   m.def("mel_spectrogram", &mel_spectrogram, py::arg("audio"), py::arg("out"), py::arg("window"),
@@ -180,6 +222,11 @@ PYBIND11_MODULE(_core, m) {
         py::arg("lanes") = 0,
         "Log-mel of audio (signals, T) float32 into out (signals, n_mels, frames); GIL released. "
         "lanes: SIMD width (frames per vector) to use, 0 for the widest this CPU runs.");
+  m.def("k_weighted_block_energy", &k_weighted_block_energy, py::arg("audio"), py::arg("sos"),
+        py::arg("lo"), py::arg("hi"), py::arg("num_threads") = 0,
+        "Sum of squares of each signal of audio (signals, T) float32, filtered by the biquad "
+        "cascade sos (stages, 6) float64 (b0 b1 b2 1 a1 a2), over each block [lo[j], hi[j]): "
+        "(signals, blocks) float64; GIL released.");
   m.def("simd_lanes", &a2d::simd_lane_options,
         "The SIMD widths (frames per vector) the mel kernel can use on this CPU, widest first.");
   m.def("_fft", &fft, py::arg("x"), py::arg("lanes") = 0,

@@ -13,7 +13,7 @@ def _modules() -> list[str]:
     names = ["a2d"]
     for info in pkgutil.walk_packages(a2d.__path__, prefix="a2d."):
         names.append(info.name)
-    names += ["a2d_vital", "a2d_surge", "a2d_flow", "a2d_feedforward"]
+    names += ["a2d_vital", "a2d_surge", "a2d_dexed", "a2d_flow", "a2d_feedforward"]
     return sorted(set(names))
 
 

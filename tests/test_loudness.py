@@ -6,6 +6,7 @@ import numpy as np
 import pyloudnorm
 import pytest
 
+from a2d import _native
 from a2d.loudness import LoudnessGate, integrated_loudness, loudness_upper_bound
 
 SR = 44100
@@ -69,3 +70,41 @@ def test_no_gate_keeps_everything_and_short_clips_are_errors() -> None:
     assert LoudnessGate(None, SR).passes(np.zeros((2, SR), np.float32))
     with pytest.raises(ValueError, match="shorter than one"):
         integrated_loudness(np.zeros((2, 100)), SR)
+
+
+NEEDS_CORE = pytest.mark.skipif(_native.core() is None, reason="a2d._core did not build")
+
+
+@pytest.mark.native
+@NEEDS_CORE
+@pytest.mark.parametrize("rate", [22050, 44100, 48000])
+def test_native_block_energies_match_the_python_reference(rate: int) -> None:
+    """a2d._core's K-weighting + block sums against the numpy/scipy reference and pyloudnorm,
+    on a batch that mixes 1-3 channels' worth of signals in groups of 4 (5 clips x 3 channels)."""
+    rng = np.random.default_rng(rate)
+    batch = np.stack([_clip(rng, 3, rate * 2 + 123, lvl) for lvl in (0, -20, -45, -62, -120)])
+    cpp = integrated_loudness(batch, rate, implementation="cpp")
+    python = integrated_loudness(batch, rate, implementation="python")
+    finite = np.isfinite(python)
+    assert np.array_equal(np.isfinite(cpp), finite) and finite.sum() >= 3
+    np.testing.assert_allclose(cpp[finite], python[finite], atol=1e-9, rtol=0)
+    for channels in (1, 2):
+        clip = batch[1, :channels]
+        ref = float(pyloudnorm.Meter(rate).integrated_loudness(clip.T.astype(np.float64)))
+        assert abs(float(integrated_loudness(clip, rate, implementation="cpp")) - ref) < 1e-6
+
+
+@pytest.mark.native
+@NEEDS_CORE
+def test_native_block_energies_refuse_bad_input() -> None:
+    core = _native.core()
+    audio = np.zeros((1, 100), np.float32)
+    sos = np.array([[1.0, 0.0, 0.0, 1.0, 0.0, 0.0]])
+    lo, hi = np.array([0], np.int64), np.array([100], np.int64)
+    assert core.k_weighted_block_energy(audio + 1, sos, lo, hi).tolist() == [[100.0]]
+    with pytest.raises(ValueError, match="not inside the audio"):
+        core.k_weighted_block_energy(audio, sos, lo, np.array([101], np.int64))
+    with pytest.raises(ValueError, match="normalised"):
+        core.k_weighted_block_energy(audio, sos * 2, lo, hi)
+    with pytest.raises(ValueError, match="C-contiguous float32"):
+        core.k_weighted_block_energy(audio.astype(np.float64), sos, lo, hi)

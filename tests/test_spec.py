@@ -134,3 +134,21 @@ def test_surge_specs_match_the_csvs(name: str, width: int) -> None:
             assert p.values == tuple(float(v) for v in r["raw_values"].split("|"))
     patch = spec.sample(np.random.default_rng(0))
     assert isinstance(patch, Patch) and 48 <= patch.note.pitch <= 72
+
+
+def test_categorical_draws_are_exactly_generator_choice() -> None:
+    """Categorical.sample is a fast form of ``rng.choice(n, p=probabilities)``: the same values and
+    the same generator state after every draw, so datasets drawn before it resume identically."""
+    from a2d.plugins import registries
+
+    specs = registries().specs
+    params = [p for name in specs for p in specs.get(name).params if isinstance(p, Categorical)]
+    params.append(
+        Categorical("z", ("a", "b", "c", "d"), (0.0, 1.0, 2.0, 3.0), (0.0, 3.0, 0.0, 1.0))
+    )
+    assert len(params) > 20
+    for seed, p in enumerate(params):
+        fast, slow = np.random.default_rng(seed), np.random.default_rng(seed)
+        for _ in range(200):
+            assert p.sample(fast) == p.values[int(slow.choice(len(p.values), p=p.probabilities))]
+        assert fast.random() == slow.random()
