@@ -274,7 +274,7 @@ def shards_verify(folder: Path, present_only: bool = False) -> None:
 
 
 def train_args(data: Path | str, *extra: str | Path) -> list:
-    return ["train", "--data", data, "--preset", "tiny", "--out", "run", "--train.steps", "2",
+    return ["train", "--data", data, "--size", "tiny", "--out", "run", "--train.steps", "2",
             "--train.device", "cpu", "--train.val_every", "0", *extra]  # fmt: skip
 
 
@@ -850,7 +850,7 @@ CASES: list[Case] = [
     ),
     Case(
         "train-unknown-preset",
-        lambda d, a: cli(d, "train", "--data", a.data, "--preset", "huge"),
+        lambda d, a: cli(d, "train", "--data", a.data, "--size", "huge"),
         3,
         assets_intact,
     ),

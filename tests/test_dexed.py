@@ -349,7 +349,7 @@ def tiny_dexed_flow(tmp_path_factory: pytest.TempPathFactory, a2d_cli_path: str)
     proc = subprocess.run(gen, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     train = [
-        a2d_cli_path, "train", "--model", "flow", "--data", str(root / "data"), "--preset", "tiny",
+        a2d_cli_path, "train", "--model", "flow", "--data", str(root / "data"), "--size", "tiny",
         "--out", str(root / "run"), "--train.steps", "6", "--train.device", "cpu",
         "--train.val_every", "0", "--train.val_rows", "8", "--json",
     ]  # fmt: skip
