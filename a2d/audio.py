@@ -205,6 +205,24 @@ def fit_length(audio: np.ndarray, num_samples: int) -> np.ndarray:
     return np.pad(audio, ((0, 0), (0, num_samples - audio.shape[-1])))
 
 
+#: Renders quieter than this (integrated loudness, LUFS) count as silent when matching: the
+#: datasets' loudness gate refuses them, and gain-matched up to the input they could rank first
+#: (a Surge preset 91 dB below full scale scored "very close" before this rule).
+SILENT_LUFS = -55.0
+
+
+def matched_mss(
+    renders: np.ndarray, target: np.ndarray, reference_lufs: float, sample_rate: int
+) -> np.ndarray:
+    """MSS in dB of each ``(B, C, N)`` render, loudness-matched to ``reference_lufs``, against
+    ``target`` ``(C, N)``; ``inf`` for a render quieter than :data:`SILENT_LUFS` before matching."""
+    from a2d.metrics import mss
+
+    loud = np.asarray(integrated_loudness(renders, sample_rate), dtype=np.float64)
+    scores = mss(match_loudness(renders, reference_lufs, sample_rate), target, sample_rate)
+    return np.where(loud > SILENT_LUFS, scores, np.inf)
+
+
 def match_loudness(audio: np.ndarray, reference_lufs: float, sample_rate: int) -> np.ndarray:
     """``(..., C, N)`` scaled so each clip's integrated loudness is ``reference_lufs``; silent
     clips (-inf LUFS) are returned unchanged."""

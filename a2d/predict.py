@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from a2d.atomic import atomic_dir, atomic_write, ensure_writable_dir, output_error
-from a2d.audio import Sound, find_sounds, load_sound, match_loudness
+from a2d.audio import Sound, find_sounds, load_sound, matched_mss
 from a2d.errors import (
     A2DError,
     AudioInputError,
@@ -37,7 +37,7 @@ from a2d.errors import (
     ExitCode,
     RenderError,
 )
-from a2d.metrics import log_mel, mss
+from a2d.metrics import log_mel
 from a2d.midi import note_midi_bytes
 from a2d.notes import note_in_words, note_name
 from a2d.spec import Patch
@@ -224,7 +224,7 @@ class SoundMatcher:
         rate = self.settings.sample_rate
         renders = np.stack([c.audio for c in cands])
         ref = float(integrated_loudness(sound.audio, rate))
-        scores = mss(match_loudness(renders, ref, rate), sound.audio, rate)
+        scores = matched_mss(renders, sound.audio, ref, rate)
         for c, s in zip(cands, scores, strict=True):
             c.mss = float(s)
         ranked = sorted(cands, key=lambda c: (not np.isfinite(c.mss), c.mss))

@@ -36,19 +36,15 @@ def render_and_score(
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """Render ``patches`` and score each against ``target`` (a synth-pool task).
 
-    :returns: ``(B,)`` MSS in dB (loudness-matched; ``inf`` for a silent render) and the raw
+    :returns: ``(B,)`` MSS in dB (:func:`a2d.audio.matched_mss`: ``inf`` for a silent render) and the raw
         ``(C, N)`` renders.
     """
-    from a2d.audio import match_loudness
-    from a2d.metrics import mss
+    from a2d.audio import matched_mss
 
     audio = [backend.render(p) for p in patches]
     if not audio:
         return np.zeros(0), []
-    renders = np.stack(audio)
-    scores = mss(match_loudness(renders, target_lufs, rate), target, rate)
-    silent = np.abs(renders).reshape(len(audio), -1).max(axis=1) < 1e-6
-    return np.where(silent, np.inf, scores), audio
+    return matched_mss(np.stack(audio), target, target_lufs, rate), audio
 
 
 class Objective:

@@ -93,3 +93,21 @@ def test_sound_silent_after_its_onset_window_is_refused(tmp_path):
     x[0, 0] = 1e-3  # a faint click (-106 LUFS over the clip), then silence
     with pytest.raises(AudioInputError, match="silent in its first"):
         load_sound(_write(tmp_path / "click.wav", x), SETTINGS)
+
+
+def test_matched_mss_calls_a_near_silent_render_silent() -> None:
+    """A render far below the loudness gate must not win by being gain-matched up to the input
+    (a Surge preset 91 dB below full scale once ranked first as "very close")."""
+    from a2d.audio import SILENT_LUFS, matched_mss
+    from a2d.loudness import integrated_loudness
+
+    rate = 22050
+    t = np.arange(rate) / rate
+    tone = np.stack([np.sin(2 * np.pi * 220 * t)] * 2).astype(np.float32) * 0.3
+    target = tone
+    quiet = tone * 10 ** (-80 / 20)  # the same sound, 80 dB down
+    loud_enough = tone * 10 ** (-20 / 20)
+    assert integrated_loudness(quiet, rate) < SILENT_LUFS < integrated_loudness(loud_enough, rate)
+    ref = float(integrated_loudness(target, rate))
+    scores = matched_mss(np.stack([quiet, loud_enough]), target, ref, rate)
+    assert np.isinf(scores[0]) and scores[1] < 0.01
