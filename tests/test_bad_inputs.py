@@ -937,10 +937,10 @@ def assets(tiny_vital_dataset, tiny_flow_checkpoint, tmp_path_factory) -> Assets
 @pytest.fixture(scope="session")
 def outcomes(assets: Assets, request: pytest.FixtureRequest) -> dict[str, Outcome | BaseException]:
     """Run every selected case once (concurrently); a case's exception is its outcome."""
-    chosen = {
+    chosen = {  # this file's selected cases (other files name parameters "case" too)
         item.callspec.params["case"].name
         for item in request.session.items
-        if hasattr(item, "callspec") and "case" in item.callspec.params
+        if hasattr(item, "callspec") and isinstance(item.callspec.params.get("case"), Case)
     }
     cases = [c for c in CASES if c.name in chosen]
 

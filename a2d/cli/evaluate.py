@@ -128,7 +128,9 @@ def register(app: typer.Typer) -> None:
         ] = None,
         budget: Annotated[
             int,
-            typer.Option(min=1, help="With --sounds: renders per sound of each search method."),
+            typer.Option(
+                min=1, metavar="N", help="With --sounds: renders per sound of each search method."
+            ),
         ] = 64,
     ) -> None:
         """Score a checkpoint against baselines; print the summary table as JSON on stdout."""

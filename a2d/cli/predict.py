@@ -90,6 +90,7 @@ def register(app: typer.Typer) -> None:
             int,
             typer.Option(
                 min=0,
+                metavar="N",
                 help="Renders spent refining the best candidates on the synth (CMA-ES on the "
                 "same spectral distance); 0: no refinement.",
             ),
