@@ -199,11 +199,11 @@ def prior_result_intact(d: Path, a: Assets, o: Outcome) -> None:
 
 
 def complete_or_absent(out: Path) -> None:
-    """Every predict folder holds its four files, and nothing else is left anywhere."""
+    """Every predict folder holds its five files, and nothing else is left anywhere."""
     for sub in [p for p in out.iterdir() if p.is_dir()] if out.exists() else []:
         names = {p.name for p in sub.iterdir()}
         assert names == {f"{sub.name}.vital", f"{sub.name}.wav", f"{sub.name}.params.json",
-                         "report.html"}, (sub, names)  # fmt: skip
+                         f"{sub.name}.mid", "report.html"}, (sub, names)  # fmt: skip
         json.loads((sub / f"{sub.name}.params.json").read_text())
     leftovers = [p for p in out.rglob(".*")] if out.exists() else []
     assert not leftovers, leftovers
@@ -213,7 +213,7 @@ def with_prior(d: Path) -> Path:
     """An output folder that already holds one finished prediction (must survive the case)."""
     prior = d / "out" / "prior"
     prior.mkdir(parents=True)
-    for name in ("prior.vital", "prior.wav", "prior.params.json", "report.html"):
+    for name in ("prior.vital", "prior.wav", "prior.params.json", "prior.mid", "report.html"):
         (prior / name).write_text(json.dumps({"finished": name}))
     (d / "prior.sha").write_text(digest(prior))
     return d / "out"

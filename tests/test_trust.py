@@ -107,7 +107,9 @@ def test_readme_exit_code_table_is_the_exit_code_enum() -> None:
 
 def _python(code: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
     environ = {
-        k: v for k, v in os.environ.items() if k not in ("PYTHONSAFEPATH", "A2D_IMPLEMENTATION", "A2D_REQUIRE_NATIVE")
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONSAFEPATH", "A2D_IMPLEMENTATION", "A2D_REQUIRE_NATIVE")
     }
     return subprocess.run(
         [sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=120,
