@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from a2d.errors import AudioInputError, OutputError, SynthUnavailableError, UnknownNameError
+from a2d.midi import smf_type0, variable_length
 
 SAMPLE_RATE = 44100
 CLIP_SECONDS = 4.0
@@ -126,18 +127,6 @@ def dev_sounds() -> list[DevSound]:
     return out
 
 
-def _var_len(n: int) -> bytes:
-    """A MIDI variable-length quantity (7 bits per byte, high bit = more follow)."""
-    if n < 0:
-        raise ValueError(f"MIDI delta time must be >= 0, got {n}")
-    out = [n & 0x7F]
-    n >>= 7
-    while n:
-        out.append(0x80 | (n & 0x7F))
-        n >>= 7
-    return bytes(reversed(out))
-
-
 def _midi_bytes(sound: DevSound, clip_seconds: float = CLIP_SECONDS) -> bytes:
     """A format-0 Standard MIDI File: tempo 120 bpm, program change, one note, end of track at
     ``clip_seconds`` (so the renderer plays the release tail to the clip's end)."""
@@ -149,12 +138,10 @@ def _midi_bytes(sound: DevSound, clip_seconds: float = CLIP_SECONDS) -> bytes:
     events += b"\x00\xff\x51\x03" + (500_000).to_bytes(3, "big")  # 500,000 us per quarter
     if sound.program >= 0:
         events += b"\x00" + bytes([0xC0 | ch, sound.program])
-    events += _var_len(on) + bytes([0x90 | ch, sound.pitch, sound.velocity])
-    events += _var_len(off - on) + bytes([0x80 | ch, sound.pitch, 0])
-    events += _var_len(end - off) + b"\xff\x2f\x00"
-    header = b"MThd" + (6).to_bytes(4, "big") + (0).to_bytes(2, "big") + (1).to_bytes(2, "big")
-    header += TICKS_PER_QUARTER.to_bytes(2, "big")
-    return header + b"MTrk" + len(events).to_bytes(4, "big") + bytes(events)
+    events += variable_length(on) + bytes([0x90 | ch, sound.pitch, sound.velocity])
+    events += variable_length(off - on) + bytes([0x80 | ch, sound.pitch, 0])
+    events += variable_length(end - off) + b"\xff\x2f\x00"
+    return smf_type0(bytes(events), TICKS_PER_QUARTER)
 
 
 def resolve_soundfont(soundfont: str | Path) -> tuple[str, Path]:

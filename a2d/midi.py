@@ -48,5 +48,11 @@ def note_midi_bytes(note: Note, name: str = "a2d") -> bytes:
             variable_length(0) + b"\xff\x2f\x00",  # end of track
         ]
     )
-    header = b"MThd" + struct.pack(">IHHH", 6, 0, 1, TICKS_PER_BEAT)
+    return smf_type0(events)
+
+
+def smf_type0(events: bytes, ticks_per_beat: int = TICKS_PER_BEAT) -> bytes:
+    """A type-0 Standard MIDI File: the header chunk and one track of delta-timed ``events``
+    (ending with the end-of-track meta event)."""
+    header = b"MThd" + struct.pack(">IHHH", 6, 0, 1, ticks_per_beat)
     return header + b"MTrk" + struct.pack(">I", len(events)) + events
