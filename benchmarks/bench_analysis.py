@@ -1,4 +1,4 @@
-"""Pitch of a 4 s clip: :func:`a2d.analysis.analyse_note` (pyin at 11 kHz on a quarter-semitone
+"""Pitch of a 4 s clip: :func:`a2d.kernels.analysis.analyse_note` (pyin at 11 kHz on a quarter-semitone
 grid, plus onset, end and loudness) against ``librosa.pyin`` with its defaults (22.05 kHz, 2048
 frames, 0.1-semitone grid), the baseline, on the same low bass tone in the same run. Both must name
 the same note.
@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from a2d.analysis import analyse_note, hz_to_midi
+from a2d.kernels.analysis import analyse_note, hz_to_midi
 
 
 def test_analyse_note_vs_default_pyin(benchmark) -> None:

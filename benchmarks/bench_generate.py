@@ -22,12 +22,12 @@ import h5py
 import numpy as np
 import pytest
 
-from a2d.dataset import open_dataset
-from a2d.features import MelSettings
-from a2d.generate import GenerateConfig, generate
-from a2d.mel import mel_spectrogram
-from a2d.plugins import get_spec
-from a2d.synth import RenderSettings, create_backend
+from a2d.contracts.plugins import create_backend, get_spec
+from a2d.contracts.synth import RenderSettings
+from a2d.kernels.features import MelSettings
+from a2d.kernels.mel import mel_spectrogram
+from a2d.pipelines.generate import GenerateConfig, generate
+from a2d.storage.dataset import open_dataset
 
 
 def _timed(fn, n: int) -> float:
@@ -217,7 +217,7 @@ def test_generate_surge_rows_per_core(benchmark, tmp_path: Path, spec_name: str)
     """`a2d generate` on the real Surge XT, one in-process worker, beside the bare render call
     and the seed's 2.6 s per row per core. The plugin load (5-10 s, once per worker) is timed
     apart, so the steady per-row cost is what a long run pays."""
-    from a2d.errors import SynthUnavailableError
+    from a2d.contracts.errors import SynthUnavailableError
     from a2d_surge.backend import SurgeBackend
 
     try:

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from a2d import _native
-from a2d.features import MelSettings
-from a2d.mel import mel_filterbank, mel_spectrogram
+from a2d.kernels import _native
+from a2d.kernels.features import MelSettings
+from a2d.kernels.mel import mel_filterbank, mel_spectrogram
 
 SR = 44100
 SETTINGS = MelSettings()

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from a2d import metrics
-from a2d.dtw import dtw
+from a2d.kernels import metrics
+from a2d.kernels.dtw import dtw
 
 SR = 44100
 #: wMFCC frames of a 4 s clip at 44.1 kHz (2048 window, 512 hop, centred).
@@ -32,7 +32,7 @@ def _info(benchmark, **extra) -> None:
 def test_dtw_a2d(benchmark, costs, impl):
     dtw(costs[:1], impl)  # numba compiles (or loads its cache) on the first call; not timed
     got = benchmark(dtw, costs, impl)
-    _info(benchmark, impl=f"a2d.dtw ({impl}, batched)", backend=impl)
+    _info(benchmark, impl=f"a2d.kernels.dtw ({impl}, batched)", backend=impl)
     import librosa
 
     assert got.cost[0] == pytest.approx(librosa.sequence.dtw(C=costs[0])[0][-1, -1])
@@ -53,7 +53,7 @@ def test_dtw_librosa_numba_baseline(benchmark, costs):
 
 @pytest.fixture(scope="module")
 def clips() -> tuple[np.ndarray, np.ndarray]:
-    from a2d.demo import demo_sound
+    from a2d.pipelines.demo import demo_sound
 
     target = demo_sound(SR, 4.0)
     rng = np.random.default_rng(1)
@@ -65,7 +65,7 @@ def clips() -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.mark.parametrize("name", ["mss", "wmfcc", "sot", "rms_cosine"])
 def test_metric_on_16_candidates(benchmark, clips, name):
-    from a2d import _native
+    from a2d.kernels import _native
 
     preds, target = clips
     fn = getattr(metrics, name)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from a2d import _native
-from a2d.ode import sample_ode
+from a2d.kernels import _native
+from a2d.kernels.ode import sample_ode
 
 THREADS = _native.default_num_threads()
 WEIGHT = 2.0

@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from a2d.errors import SynthUnavailableError
-from a2d.plugins import get_spec
-from a2d.spec import Note, Patch
-from a2d.synth import RenderSettings, create_backend
+from a2d.contracts.errors import SynthUnavailableError
+from a2d.contracts.plugins import create_backend, get_spec
+from a2d.contracts.spec import Note, Patch
+from a2d.contracts.synth import RenderSettings
 
 SETTINGS = RenderSettings(sample_rate=44100, duration=4.0, channels=2)
 CASES = [("vital_simple",), ("vital_full",), ("dexed_full",), ("surge_simple",), ("surge_full",)]

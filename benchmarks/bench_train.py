@@ -21,10 +21,10 @@ RATES: dict[str, float] = {}
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from a2d.dataset import MANIFEST_NAME, plan_splits, shard_name
-    from a2d.features import MelSettings
-    from a2d.plugins import get_spec
-    from a2d.synth import RenderSettings
+    from a2d.contracts.plugins import get_spec
+    from a2d.contracts.synth import RenderSettings
+    from a2d.kernels.features import MelSettings
+    from a2d.storage.dataset import MANIFEST_NAME, plan_splits, shard_name
 
     spec = get_spec("vital_simple")
     root = tmp_path_factory.mktemp("bench_train")
@@ -52,7 +52,7 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_loader_throughput(benchmark, dataset: Path) -> None:
-    from a2d.train.loader import BatchStream
+    from a2d.pipelines.train.loader import BatchStream
 
     n_batches = 16
 
@@ -75,9 +75,8 @@ def test_loader_throughput(benchmark, dataset: Path) -> None:
 
 
 def test_train_step_throughput(benchmark, dataset: Path) -> None:
-    from a2d.model import model_class
-    from a2d.plugins import get_spec
-    from a2d.train.config import resolve_config
+    from a2d.contracts.plugins import get_spec, model_class
+    from a2d.pipelines.train.config import resolve_config
 
     args = resolve_config(preset="small").models["flow"]
     torch.manual_seed(0)

@@ -16,7 +16,7 @@ os.environ["PYTHONSAFEPATH"] = "1"
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    from a2d import _native
+    from a2d.kernels import _native
 
     return [f"a2d: {_native.describe()}"]
 
@@ -24,7 +24,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 def pytest_sessionstart(session: pytest.Session) -> None:
     # CI sets A2D_REQUIRE_NATIVE=1: a missing a2d._core must fail the run, not fall back.
     if os.environ.get("A2D_REQUIRE_NATIVE") == "1":
-        from a2d import _native
+        from a2d.kernels import _native
 
         _native.core()  # raises NativeBackendError if the extension did not build
 
@@ -57,7 +57,7 @@ def procs() -> type[Procs]:
 @pytest.fixture
 def plugin_registered() -> Iterator:
     """Register temporary plugin objects for one test: ``plugin_registered(obj, name)``."""
-    from a2d import plugins
+    from a2d.contracts import plugins
 
     names: list[str] = []
 
@@ -87,8 +87,8 @@ def a2d_cli() -> str:
 def tiny_vital_dataset(tmp_path_factory: pytest.TempPathFactory):
     """A real vital_simple dataset, made once per session: 80 rows of 1 s (mel (2, 128, 101)),
     shards of 16 rows, splits train 48 / val 16 / test 16, no audio stored."""
-    from a2d.generate import GenerateConfig, generate
-    from a2d.synth import RenderSettings
+    from a2d.contracts.synth import RenderSettings
+    from a2d.pipelines.generate import GenerateConfig, generate
 
     out = tmp_path_factory.mktemp("tiny_vital") / "data"
     generate(
@@ -108,8 +108,8 @@ def tiny_vital_dataset(tmp_path_factory: pytest.TempPathFactory):
 
 
 def _train_tiny(data, out, model: str):
-    from a2d.train import train
-    from a2d.train.config import resolve_config
+    from a2d.pipelines.train import train
+    from a2d.pipelines.train.config import resolve_config
 
     overrides = {"train.steps": 6, "train.device": "cpu", "train.val_every": 0, "train.val_rows": 8}
     config = resolve_config(

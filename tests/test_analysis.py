@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from a2d.analysis import NoteAnalysis, analyse_note, note_name, plan_pitch, transpose
+from a2d.kernels.analysis import NoteAnalysis, analyse_note, note_name, plan_pitch, transpose
 
 RATE = 44100
 
@@ -105,7 +105,7 @@ def test_transposing_a_saw_by_an_octave_moves_its_pitch() -> None:
     reason="needs fluidsynth and timgm6mb-soundfont",
 )
 def test_pitch_of_real_instrument_renders(tmp_path: Path) -> None:
-    from a2d.devset import build_devset, dev_sounds
+    from a2d.pipelines.devset import build_devset, dev_sounds
 
     picks = ("00_", "16_", "18_", "22_", "35_", "42_", "46_", "49_")  # piano, low basses, ...
     subset = [s for s in dev_sounds() if s.name.startswith(picks)]
@@ -118,7 +118,7 @@ def test_pitch_of_real_instrument_renders(tmp_path: Path) -> None:
             assert abs(a.onset_s - e["onset"]) < 0.06, (e["name"], a.onset_s)
         else:
             assert not a.pitched, (e["name"], a)
-    from a2d.evaluate_sounds import pitch_accuracy
+    from a2d.pipelines.evaluate_sounds import pitch_accuracy
 
     report = pitch_accuracy(tmp_path)
     assert (report["hits"], report["pitched"], report["misses"]) == (7, 7, [])
@@ -141,7 +141,7 @@ def test_a_sub_octave_stop_names_the_key_an_octave_up() -> None:
 
 @pytest.mark.parametrize(("pitch", "note_off"), [(57, 2.0), (40, 1.0), (76, 3.0)])
 def test_the_quickstart_demo_note(pitch: int, note_off: float) -> None:
-    from a2d.demo import demo_sound
+    from a2d.pipelines.demo import demo_sound
 
     a = analyse_note(demo_sound(RATE, 4.0, pitch=pitch, note_off=note_off), RATE)
     assert a.pitched and a.midi == pitch

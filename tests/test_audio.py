@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from a2d.audio import TARGET_LUFS, find_sounds, load_sound
-from a2d.demo import demo_sound, write_demo
-from a2d.errors import AudioInputError
-from a2d.loudness import integrated_loudness
-from a2d.synth import RenderSettings
+from a2d.contracts.errors import AudioInputError
+from a2d.contracts.synth import RenderSettings
+from a2d.kernels.audio import TARGET_LUFS, find_sounds, load_sound
+from a2d.kernels.loudness import integrated_loudness
+from a2d.pipelines.demo import demo_sound, write_demo
 
 SETTINGS = RenderSettings(sample_rate=22050, duration=1.0)
 
@@ -98,8 +98,8 @@ def test_sound_silent_after_its_onset_window_is_refused(tmp_path):
 def test_matched_mss_calls_a_near_silent_render_silent() -> None:
     """A render far below the loudness gate must not win by being gain-matched up to the input
     (a Surge preset 91 dB below full scale once ranked first as "very close")."""
-    from a2d.audio import SILENT_LUFS, matched_mss
-    from a2d.loudness import integrated_loudness
+    from a2d.kernels.audio import SILENT_LUFS, matched_mss
+    from a2d.kernels.loudness import integrated_loudness
 
     rate = 22050
     t = np.arange(rate) / rate

@@ -33,7 +33,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from a2d.errors import ExitCode
+from a2d.contracts.errors import ExitCode
 
 CLI = [sys.executable, "-c", "from a2d.cli import run; run()"]
 PARALLEL = 3
@@ -263,7 +263,7 @@ def gen_cfg(text: str | bytes) -> Callable:
 
 
 def shards_verify(folder: Path, present_only: bool = False) -> None:
-    from a2d.dataset import Manifest, verify_shard
+    from a2d.storage.dataset import Manifest, verify_shard
 
     m = Manifest.read(folder)
     for entry in m.shards:
@@ -324,7 +324,7 @@ def _interrupted_generate(d: Path, a: Assets) -> Outcome:
     o.extra["kept"] = kept
     shards_ok = [p for p in (d / "g").glob("shard-*.h5")]
     for p in shards_ok:  # every shard under a final name is complete
-        from a2d.dataset import Manifest, verify_shard
+        from a2d.storage.dataset import Manifest, verify_shard
 
         m = Manifest.read(d / "g")
         entry = m.shards[int(p.name[6:11])]
@@ -532,7 +532,7 @@ def _resume_after_interrupt(d: Path, a: Assets, o: Outcome) -> None:
 
 
 def _train_resumable(d: Path, a: Assets, o: Outcome) -> None:
-    from a2d.checkpoint import read_payload
+    from a2d.storage.checkpoint import read_payload
 
     assert read_payload(d / "run" / "last.pt")["step"] >= 2  # a checkpoint, complete
 
@@ -922,7 +922,7 @@ def forced_backend(d: Path) -> Outcome:
 
 @pytest.fixture(scope="session")
 def assets(tiny_vital_dataset, tiny_flow_checkpoint, tmp_path_factory) -> Assets:
-    from a2d.demo import write_demo
+    from a2d.pipelines.demo import write_demo
 
     root = tmp_path_factory.mktemp("battery")
     demo = write_demo(root / "demo.wav", 44100, 1.0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from a2d.calibration import describe, load, measure, scale_text
+from a2d.pipelines.calibration import describe, load, measure, scale_text
 
 
 def test_stored_calibration_says_how_it_was_measured_and_is_ordered() -> None:

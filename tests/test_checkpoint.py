@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from a2d.checkpoint import load_checkpoint
-from a2d.dataset import open_dataset
-from a2d.errors import CheckpointError
-from a2d.plugins import get_spec
-from a2d.train.config import resolve_config
-from a2d.train.loop import train
+from a2d.contracts.errors import CheckpointError
+from a2d.contracts.plugins import get_spec
+from a2d.pipelines.train.config import resolve_config
+from a2d.pipelines.train.loop import train
+from a2d.storage.checkpoint import load_checkpoint
+from a2d.storage.dataset import open_dataset
 
 
 @pytest.fixture(scope="module")

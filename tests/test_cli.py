@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from a2d import __version__
-from a2d.errors import ExitCode
+from a2d.contracts.errors import ExitCode
 
 
 def run(*args: str, **env: str) -> subprocess.CompletedProcess:
@@ -77,8 +77,8 @@ def test_every_help_reads_like_a_command_line_with_defaults_and_examples() -> No
 def test_one_synth_and_spec_vocabulary() -> None:
     import pytest
 
-    from a2d.errors import ConfigError, UnknownNameError
-    from a2d.plugins import resolve_synth_and_spec as resolve
+    from a2d.contracts.errors import ConfigError, UnknownNameError
+    from a2d.contracts.plugins import resolve_synth_and_spec as resolve
 
     assert resolve("vital", "vital_full") == ("vital", "vital_full")
     assert resolve(None, "vital_simple") == ("vital", "vital_simple")

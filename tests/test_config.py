@@ -8,11 +8,11 @@ from typing import Literal
 
 import pytest
 
-from a2d._resources import configs_dir
-from a2d.config import parse_overrides, resolve, to_dict
-from a2d.errors import ConfigError
-from a2d.generate import GenerateConfig
-from a2d.train.config import resolve_config
+from a2d.contracts.errors import ConfigError
+from a2d.pipelines.generate import GenerateConfig
+from a2d.pipelines.train.config import resolve_config
+from a2d.storage._resources import configs_dir
+from a2d.storage.config import parse_overrides, resolve, to_dict
 
 
 @dataclass

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from a2d.dataset import Dataset, open_dataset, plan_splits
-from a2d.errors import DatasetError
-from a2d.generate import GenerateConfig, generate
-from a2d.synth import RenderSettings
+from a2d.contracts.errors import DatasetError
+from a2d.contracts.synth import RenderSettings
+from a2d.pipelines.generate import GenerateConfig, generate
+from a2d.storage.dataset import Dataset, open_dataset, plan_splits
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from a2d.devset import (
+from a2d.contracts.errors import ExitCode
+from a2d.pipelines.devset import (
     CLIP_SECONDS,
     SAMPLE_RATE,
     SOUNDFONTS,
@@ -23,7 +24,6 @@ from a2d.devset import (
     build_devset,
     dev_sounds,
 )
-from a2d.errors import ExitCode
 
 needs_fluidsynth = pytest.mark.skipif(
     shutil.which("fluidsynth") is None or not SOUNDFONTS["timgm6mb"].is_file(),

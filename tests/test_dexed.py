@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from a2d.dataset import open_dataset
-from a2d.errors import ExitCode, SpecError
-from a2d.loudness import integrated_loudness
-from a2d.plugins import get_spec, get_synth
-from a2d.spec import Categorical, Discrete, Note, Patch
-from a2d.synth import RenderSettings, create_backend
+from a2d.contracts.errors import ExitCode, SpecError
+from a2d.contracts.plugins import create_backend, get_spec, get_synth
+from a2d.contracts.spec import Categorical, Discrete, Note, Patch
+from a2d.contracts.synth import RenderSettings
+from a2d.kernels.loudness import integrated_loudness
+from a2d.storage.dataset import open_dataset
 from a2d_dexed import voice
 from a2d_dexed.backend import DexedBackend, load_syx
 from a2d_dexed.specs import CARRIERS, MODULATORS
@@ -370,7 +370,7 @@ def a2d_cli_path() -> str:
 def test_cli_train_flow_and_predict_write_a_syx_that_replays_the_render(
     tiny_dexed_flow: Path, a2d_cli_path: str, tmp_path: Path
 ) -> None:
-    from a2d.demo import write_demo
+    from a2d.pipelines.demo import write_demo
 
     wav = write_demo(tmp_path / "pluck.wav", SR, 1.0)
     other = write_demo(tmp_path / "pluck two.wav", SR, 0.7)

@@ -54,8 +54,8 @@ def test_plugins_lists_the_third_party_synth_and_spec() -> None:
 
 
 def test_generate_a_dataset_with_the_third_party_synth(tmp_path: Path) -> None:
-    from a2d.dataset import open_dataset
-    from a2d.plugins import get_spec
+    from a2d.contracts.plugins import get_spec
+    from a2d.storage.dataset import open_dataset
 
     out = tmp_path / "toy"
     proc = a2d(
@@ -74,9 +74,8 @@ def test_generate_a_dataset_with_the_third_party_synth(tmp_path: Path) -> None:
 
 
 def test_preset_round_trip(tmp_path: Path) -> None:
-    from a2d.plugins import get_spec
-    from a2d.spec import Patch
-    from a2d.synth import create_backend
+    from a2d.contracts.plugins import create_backend, get_spec
+    from a2d.contracts.spec import Patch
 
     spec = get_spec("toy_simple")
     patch = spec.sample(np.random.default_rng(0))

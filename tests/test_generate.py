@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 
 from a2d.cli import main
-from a2d.dataset import open_dataset
-from a2d.errors import ExitCode
-from a2d.generate import GenerateConfig, generate
-from a2d.plugins import get_spec
-from a2d.synth import RenderSettings
+from a2d.contracts.errors import ExitCode
+from a2d.contracts.plugins import get_spec
+from a2d.contracts.synth import RenderSettings
+from a2d.pipelines.generate import GenerateConfig, generate
+from a2d.storage.dataset import open_dataset
 
 SHORT = RenderSettings(duration=0.5)
 
@@ -52,7 +52,7 @@ def clean(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, np.
 def test_rows_depend_only_on_seed_and_row(clean, tmp_path: Path) -> None:
     _, ref = clean
     spec = get_spec("vital_simple")
-    from a2d._workers import draw_row
+    from a2d.runtime.workers import draw_row
 
     for r in (0, 7, 39):
         expected = spec.encode(draw_row(spec, 5, r, int(ref["attempt"][r])))

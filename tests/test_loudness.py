@@ -6,8 +6,8 @@ import numpy as np
 import pyloudnorm
 import pytest
 
-from a2d import _native
-from a2d.loudness import LoudnessGate, integrated_loudness, loudness_upper_bound
+from a2d.kernels import _native
+from a2d.kernels.loudness import LoudnessGate, integrated_loudness, loudness_upper_bound
 
 SR = 44100
 

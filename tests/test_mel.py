@@ -6,10 +6,10 @@ import librosa
 import numpy as np
 import pytest
 
-from a2d import _native
-from a2d.errors import A2DError, AudioInputError, NativeBackendError
-from a2d.features import MelSettings
-from a2d.mel import mel_filterbank, mel_spectrogram
+from a2d.contracts.errors import A2DError, AudioInputError, NativeBackendError
+from a2d.kernels import _native
+from a2d.kernels.features import MelSettings
+from a2d.kernels.mel import mel_filterbank, mel_spectrogram
 
 SR = 22050
 BACKENDS = _native.available()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from a2d import metrics
-from a2d.dtw import dtw, l1_cost
-from a2d.spec import Categorical, Continuous, NoteSpec, ParamSpec
+from a2d.contracts.spec import Categorical, Continuous, NoteSpec, ParamSpec
+from a2d.kernels import metrics
+from a2d.kernels.dtw import dtw, l1_cost
 
 SR = 22050
 

@@ -6,8 +6,8 @@ import struct
 
 import pytest
 
-from a2d.midi import TICKS_PER_BEAT, note_midi_bytes, variable_length
-from a2d.notes import Note, note_in_words, note_name
+from a2d.contracts.notes import Note, note_in_words, note_name
+from a2d.storage.midi import TICKS_PER_BEAT, note_midi_bytes, variable_length
 
 
 def _vlq(data: bytes, pos: int) -> tuple[int, int]:
@@ -22,7 +22,7 @@ def _vlq(data: bytes, pos: int) -> tuple[int, int]:
 
 def read_smf(data: bytes) -> dict:
     """A small reader of type-0/1 Standard MIDI Files (tempo, track name, notes with seconds),
-    written from the specification, independent of :mod:`a2d.midi`."""
+    written from the specification, independent of :mod:`a2d.storage.midi`."""
     assert data[:4] == b"MThd"
     length, fmt, ntrks, division = struct.unpack(">IHHH", data[4:14])
     assert length == 6 and not division & 0x8000  # ticks per beat, not SMPTE

@@ -9,8 +9,8 @@ import sys
 import pytest
 import torch
 
-from a2d.model import model_class
-from a2d.train.schedule import learning_rate
+from a2d.contracts.plugins import model_class
+from a2d.pipelines.train.schedule import learning_rate
 
 SHAPE = [2, 32, 41]
 WIDTH = 10
@@ -148,7 +148,7 @@ def test_param2tok_field_is_permutation_equivariant() -> None:
 
 
 def test_unknown_encoder_and_bad_args_are_config_errors() -> None:
-    from a2d.errors import ConfigError
+    from a2d.contracts.errors import ConfigError
 
     with pytest.raises(ConfigError, match="unknown encoder 'rnn'"):
         model_class("flow").build(width=4, input_shape=SHAPE, encoder="rnn")
@@ -166,7 +166,7 @@ def test_schedule_warms_up_then_decays_to_min() -> None:
 
 def test_model_registration_does_not_import_torch() -> None:
     code = (
-        "import sys; from a2d.plugins import get_model; "
+        "import sys; from a2d.contracts.plugins import get_model; "
         "assert get_model('flow').stochastic and not get_model('feedforward').stochastic; "
         "import a2d_flow, a2d_feedforward; print('torch' in sys.modules)"
     )

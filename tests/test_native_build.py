@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from a2d import _native
-from a2d.errors import ExitCode, NativeBackendError
+from a2d.contracts.errors import ExitCode, NativeBackendError
+from a2d.kernels import _native
 
 
 def run_version(**env: str) -> subprocess.CompletedProcess:

@@ -1,4 +1,4 @@
-"""a2d.ode.sample_ode: analytic solutions per method order, and C++ == PyTorch reference."""
+"""a2d.kernels.ode.sample_ode: analytic solutions per method order, and C++ == PyTorch reference."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
-from a2d import _native
-from a2d.errors import ConfigError, NativeBackendError
-from a2d.ode import METHODS, sample_ode
+from a2d.contracts.errors import ConfigError, NativeBackendError
+from a2d.kernels import _native
+from a2d.kernels.ode import METHODS, sample_ode
 
 CPU_BACKENDS = [b for b in _native.available() if b != "cuda"]
 ORDER = {"euler": 1, "midpoint": 2, "heun": 2, "rk4": 4}

@@ -10,9 +10,9 @@ import types
 import pytest
 
 import a2d
-from a2d import plugins
-from a2d.errors import RegistryError, UnknownNameError
-from a2d.registry import Registry
+from a2d.contracts import plugins
+from a2d.contracts.errors import RegistryError, UnknownNameError
+from a2d.contracts.registry import Registry
 
 
 class _Named:
@@ -54,7 +54,7 @@ def test_builtin_plugins_register_synths_specs_models() -> None:
 
 
 def test_temporary_plugin_registers_and_unregisters(plugin_registered) -> None:
-    from a2d.spec import Continuous, ParamSpec
+    from a2d.contracts.spec import Continuous, ParamSpec
 
     spec = ParamSpec("tmp_spec", "vital", (Continuous("osc_1_level", 0.0, 1.0),))
     mod = types.ModuleType("tmp_plugin")
@@ -74,7 +74,7 @@ def test_temporary_plugin_registers_and_unregisters(plugin_registered) -> None:
 
 
 def test_duplicate_spec_from_second_plugin_names_both(plugin_registered) -> None:
-    from a2d.spec import Continuous, ParamSpec
+    from a2d.contracts.spec import Continuous, ParamSpec
 
     mod = types.ModuleType("dup_plugin")
 

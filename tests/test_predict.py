@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from a2d.audio import load_sound, match_loudness
-from a2d.demo import write_demo
-from a2d.errors import CheckpointError, ExitCode
-from a2d.loudness import integrated_loudness
-from a2d.metrics import mss
-from a2d.predict import predict
-from a2d.report import bar_chart_png, png_bytes, spectrogram_png
+from a2d.contracts.errors import CheckpointError, ExitCode
+from a2d.kernels.audio import load_sound, match_loudness
+from a2d.kernels.loudness import integrated_loudness
+from a2d.kernels.metrics import mss
+from a2d.pipelines.demo import write_demo
+from a2d.pipelines.predict import predict
+from a2d.pipelines.report import bar_chart_png, png_bytes, spectrogram_png
 
 
 def decode_png(data: bytes) -> np.ndarray:
@@ -62,7 +62,7 @@ def flow_result(tiny_flow_checkpoint, demo_wav, tmp_path_factory):
 
 
 def test_predict_writes_preset_params_render_and_report(flow_result, tiny_flow_checkpoint):
-    from a2d.checkpoint import load_checkpoint
+    from a2d.storage.checkpoint import load_checkpoint
     from a2d_vital.backend import load_vital_preset
 
     summary, out = flow_result
@@ -101,7 +101,7 @@ def test_predict_writes_preset_params_render_and_report(flow_result, tiny_flow_c
 
 
 def test_predict_tells_a_producer_what_to_load_and_play(flow_result):
-    from a2d.calibration import describe
+    from a2d.pipelines.calibration import describe
     from a2d_vital.backend import control_ranges
     from a2d_vital.preset import PRESET_VERSION, compatibility_problems, read_preset, render_preset
 
@@ -131,8 +131,7 @@ def test_predict_tells_a_producer_what_to_load_and_play(flow_result):
     assert doc["demo_model"] is True and doc["model_size"] == "tiny"
 
     # The preset opens in the released Vital and sounds as the written render.
-    from a2d.plugins import get_spec
-    from a2d.synth import create_backend
+    from a2d.contracts.plugins import create_backend, get_spec
 
     vital = read_preset(res.preset)
     assert vital["synth_version"] == PRESET_VERSION

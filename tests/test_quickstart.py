@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from a2d.features import MelSettings
-from a2d.quickstart import QuickstartConfig, quickstart
-from a2d.synth import RenderSettings
+from a2d.contracts.synth import RenderSettings
+from a2d.kernels.features import MelSettings
+from a2d.pipelines.quickstart import QuickstartConfig, quickstart
 
 
 def test_quickstart_runs_end_to_end_and_resumes(tmp_path):

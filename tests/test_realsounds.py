@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from a2d.errors import ExitCode
-from a2d.predict import predict
+from a2d.contracts.errors import ExitCode
+from a2d.pipelines.predict import predict
 
 RATE = 44100
 
@@ -159,8 +159,8 @@ def test_predict_cli_refines_and_says_which_key_to_play(tiny_flow_checkpoint, lo
 
 
 def test_a_bad_sound_fails_alone(tiny_flow_checkpoint, tmp_path):
-    from a2d.errors import AudioInputError
-    from a2d.evaluate_sounds import evaluate_sounds
+    from a2d.contracts.errors import AudioInputError
+    from a2d.pipelines.evaluate_sounds import evaluate_sounds
 
     folder = tmp_path / "s"
     saw(folder / "good.wav", 60)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from a2d.notes import Note
-from a2d.plugins import get_spec
-from a2d.refine import (
+from a2d.contracts.notes import Note
+from a2d.contracts.plugins import create_backend, get_spec
+from a2d.contracts.synth import RenderSettings
+from a2d.pipelines.refine import (
     Objective,
     centre,
     cma_from_centre,
@@ -16,8 +17,7 @@ from a2d.refine import (
     random_search,
     refine,
 )
-from a2d.synth import RenderSettings, create_backend
-from a2d.synth_pool import SynthPool
+from a2d.runtime.synth_pool import SynthPool
 
 SETTINGS = RenderSettings(sample_rate=22050, duration=1.0)
 

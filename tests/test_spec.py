@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from a2d.errors import SpecError
-from a2d.plugins import get_spec
-from a2d.spec import Categorical, Continuous, Discrete, Note, NoteSpec, ParamSpec, Patch
+from a2d.contracts.errors import SpecError
+from a2d.contracts.plugins import get_spec
+from a2d.contracts.spec import Categorical, Continuous, Discrete, Note, NoteSpec, ParamSpec, Patch
 
 REFERENCE = Path(__file__).resolve().parents[1] / "plugins" / "a2d_surge" / "specs"
 
@@ -139,7 +139,7 @@ def test_surge_specs_match_the_csvs(name: str, width: int) -> None:
 def test_categorical_draws_are_exactly_generator_choice() -> None:
     """Categorical.sample is a fast form of ``rng.choice(n, p=probabilities)``: the same values and
     the same generator state after every draw, so datasets drawn before it resume identically."""
-    from a2d.plugins import registries
+    from a2d.contracts.plugins import registries
 
     specs = registries().specs
     params = [p for name in specs for p in specs.get(name).params if isinstance(p, Categorical)]

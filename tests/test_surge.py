@@ -8,12 +8,12 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from a2d.errors import PresetError, SpecError, SynthUnavailableError
-from a2d.loudness import integrated_loudness
-from a2d.metrics import mss
-from a2d.plugins import get_spec, get_synth
-from a2d.spec import Note, Patch
-from a2d.synth import RenderSettings, create_backend
+from a2d.contracts.errors import PresetError, SpecError, SynthUnavailableError
+from a2d.contracts.plugins import create_backend, get_spec, get_synth
+from a2d.contracts.spec import Note, Patch
+from a2d.contracts.synth import RenderSettings
+from a2d.kernels.loudness import integrated_loudness
+from a2d.kernels.metrics import mss
 from a2d_surge.backend import (
     ALL_OFF,
     SETTLE_BLOCKS,
@@ -458,7 +458,7 @@ def test_delay_time_labels_are_what_surge_shows() -> None:
 
 
 # ---- the real plugin ---------------------------------------------------------------------------
-# Audio comparisons use MSS in dB (a2d.metrics.mss), never full-resolution spectra: two renders of
+# Audio comparisons use MSS in dB (a2d.kernels.metrics.mss), never full-resolution spectra: two renders of
 # the same patch differ in their noise oscillator and free-running phases.
 
 

@@ -7,10 +7,10 @@ import os
 import numpy as np
 import pytest
 
-from a2d.errors import ConfigError, RenderError
-from a2d.plugins import get_spec
-from a2d.synth import RenderSettings
-from a2d.synth_pool import SynthPool
+from a2d.contracts.errors import ConfigError, RenderError
+from a2d.contracts.plugins import get_spec
+from a2d.contracts.synth import RenderSettings
+from a2d.runtime.synth_pool import SynthPool
 
 SETTINGS = RenderSettings(sample_rate=22050, duration=0.5)
 
@@ -64,7 +64,7 @@ def test_a_dead_worker_is_one_clear_error() -> None:
 
 
 def test_a2d_num_threads_must_be_a_count(monkeypatch) -> None:
-    from a2d.mel import mel_spectrogram
+    from a2d.kernels.mel import mel_spectrogram
 
     audio = np.zeros((1, 4410), np.float32)
     monkeypatch.setenv("A2D_NUM_THREADS", "1")
@@ -78,9 +78,9 @@ def test_a2d_num_threads_must_be_a_count(monkeypatch) -> None:
 
 CALLER = """
 import os, sys, time
-from a2d.plugins import get_spec
-from a2d.synth import RenderSettings
-from a2d.synth_pool import SynthPool
+from a2d.contracts.plugins import get_spec
+from a2d.contracts.synth import RenderSettings
+from a2d.runtime.synth_pool import SynthPool
 if __name__ == "__main__":
     pool = SynthPool(get_spec("vital_simple"), RenderSettings(duration=0.5), workers=2)
     for f in pool._warmup:

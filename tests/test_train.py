@@ -15,10 +15,10 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from a2d.errors import CheckpointError, ConfigError, DatasetError, UnknownNameError
-from a2d.train import distributed
-from a2d.train.config import resolve_config
-from a2d.train.loop import train
+from a2d.contracts.errors import CheckpointError, ConfigError, DatasetError, UnknownNameError
+from a2d.pipelines.train import distributed
+from a2d.pipelines.train.config import resolve_config
+from a2d.pipelines.train.loop import train
 
 
 def config(data: Path, out: Path, model: str = "flow", **overrides):

@@ -15,9 +15,9 @@ from pathlib import Path
 import h5py
 import pytest
 
-from a2d.atomic import atomic_dir, atomic_save, atomic_write
-from a2d.errors import ExitCode, OutputError
-from a2d.predict import output_names
+from a2d.contracts.errors import ExitCode, OutputError
+from a2d.pipelines.predict import output_names
+from a2d.storage.atomic import atomic_dir, atomic_save, atomic_write
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,14 +59,14 @@ def test_atomic_dir_is_complete_or_absent(tmp_path: Path) -> None:
 
 
 def test_no_hand_rolled_atomic_writes_are_left() -> None:
-    """One helper (a2d/atomic.py) owns temp-name-and-rename; the shard writer keeps its own
+    """One helper (a2d/storage/atomic.py) owns temp-name-and-rename; the shard writer keeps its own
     (HDF5 writes through a guarded file object) and is the only other ``os.replace``."""
     users = sorted(
         str(p.relative_to(ROOT))
         for p in [*ROOT.joinpath("a2d").rglob("*.py"), *ROOT.joinpath("plugins").rglob("*.py")]
         if re.search(r"os\.replace\(|\.replace\(tmp|\.rename\(", p.read_text())
     )
-    assert users == ["a2d/_workers.py", "a2d/atomic.py"]
+    assert users == ["a2d/runtime/workers.py", "a2d/storage/atomic.py"]
 
 
 def test_output_names_are_unique_even_against_other_stems() -> None:
@@ -84,7 +84,7 @@ def test_shards_carry_fletcher32_checksums(tiny_vital_dataset: Path) -> None:
 
 
 def test_metrics_log_drops_rows_past_the_resumed_step(tmp_path: Path) -> None:
-    from a2d.train.logs import MetricsLog
+    from a2d.pipelines.train.logs import MetricsLog
 
     log = MetricsLog(tmp_path, tensorboard=False)
     for step in range(1, 7):
@@ -121,9 +121,7 @@ def test_a_missing_extension_says_so_once_on_stderr() -> None:
     """Python started in the checkout imports the source a2d/ (no compiled _core)."""
     if list(ROOT.joinpath("a2d").glob("_core*.so")):
         pytest.skip("this checkout has a compiled a2d._core in place")
-    code = (
-        "import a2d, a2d._native as n; print(a2d.__file__); n.select(); n.select(); n.available()"
-    )
+    code = "import a2d, a2d.kernels._native as n; print(a2d.__file__); n.select(); n.select(); n.available()"
     proc = _python(code, ROOT)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith(str(ROOT / "a2d")), proc.stdout  # the source tree
@@ -138,10 +136,10 @@ def test_a_missing_extension_says_so_once_on_stderr() -> None:
 def test_synth_workers_release_their_synths(tmp_path: Path) -> None:
     """A synth alive at interpreter exit makes nanobind print leak reports (73 lines per run)."""
     code = (
-        "from a2d.plugins import get_spec\n"
-        "from a2d.synth import RenderSettings\n"
-        "from a2d.synth_pool import SynthPool\n"
-        "from a2d.predict import render_patches\n"
+        "from a2d.contracts.plugins import get_spec\n"
+        "from a2d.contracts.synth import RenderSettings\n"
+        "from a2d.runtime.synth_pool import SynthPool\n"
+        "from a2d.pipelines.predict import render_patches\n"
         "import numpy as np\n"
         "spec = get_spec('vital_simple')\n"
         "patch = spec.sample(np.random.default_rng(0))\n"

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import vita
 
-from a2d.errors import ConfigError, SpecError
-from a2d.plugins import get_spec, get_synth
-from a2d.spec import Continuous, Note, Patch
-from a2d.synth import RenderSettings, create_backend
+from a2d.contracts.errors import ConfigError, SpecError
+from a2d.contracts.plugins import create_backend, get_spec, get_synth
+from a2d.contracts.spec import Continuous, Note, Patch
+from a2d.contracts.synth import RenderSettings
 from a2d_vital.backend import VitalBackend, control_ranges, load_vital_preset
 
 SR = 44100

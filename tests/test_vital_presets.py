@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from a2d.metrics import mss
-from a2d.plugins import get_spec
-from a2d.synth import RenderSettings, create_backend
+from a2d.contracts.plugins import create_backend, get_spec
+from a2d.contracts.synth import RenderSettings
+from a2d.kernels.metrics import mss
 from a2d_vital.backend import VitalBackend, control_ranges, panel_text
 from a2d_vital.preset import (
     LATEST_RELEASE,

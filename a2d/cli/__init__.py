@@ -1,8 +1,8 @@
 """The ``a2d`` command line. Each command lives in its own module and calls an importable function.
 
 Commands are listed in :data:`COMMAND_MODULES`; plugins add more through ``a2d_register_commands``.
-Expected errors (:class:`a2d.errors.A2DError`) print one line to stderr and exit with their
-documented :class:`a2d.errors.ExitCode`; anything else is a bug and shows its traceback.
+Expected errors (:class:`a2d.contracts.errors.A2DError`) print one line to stderr and exit with their
+documented :class:`a2d.contracts.errors.ExitCode`; anything else is a bug and shows its traceback.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from a2d.errors import A2DError, ExitCode
+from a2d.contracts.errors import A2DError, ExitCode
 
 #: Built-in command modules under ``a2d.cli``; each defines ``register(app)``.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -31,7 +31,8 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
 
 def _version_callback(value: bool) -> None:
     if value:
-        from a2d import __version__, _native
+        from a2d._version import __version__
+        from a2d.kernels import _native
 
         typer.echo(f"a2d {__version__}")
         typer.echo(_native.describe())
@@ -67,7 +68,7 @@ def build_app() -> typer.Typer:
 
     for name in COMMAND_MODULES:
         importlib.import_module(f"a2d.cli.{name}").register(app)
-    from a2d.plugins import get_plugin_manager
+    from a2d.contracts.plugins import get_plugin_manager
 
     get_plugin_manager().hook.a2d_register_commands(app=app)
     return app

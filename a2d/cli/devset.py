@@ -27,7 +27,7 @@ def register(app: typer.Typer) -> None:
         """Render 50 real instrument sounds (GM programs, pitches, lengths) with fluidsynth."""
         import json
 
-        from a2d.devset import build_devset
+        from a2d.pipelines.devset import build_devset
 
         manifest = build_devset(out, soundfont, overwrite=overwrite)
         n = len(json.loads(manifest.read_text())["sounds"])

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from a2d.cli._progress import progress_bar
-from a2d.errors import ConfigError, ExitCode
+from a2d.contracts.errors import ConfigError, ExitCode
 
 EXAMPLES = """Examples:
 
@@ -136,7 +136,7 @@ def register(app: typer.Typer) -> None:
         """Score a checkpoint against baselines; print the summary table as JSON on stdout."""
         from rich.console import Console
 
-        from a2d.evaluate import evaluate
+        from a2d.pipelines.evaluate import evaluate
 
         err = Console(stderr=True)
         if sounds is not None:
@@ -176,7 +176,7 @@ def register(app: typer.Typer) -> None:
 
 def _evaluate_sounds(checkpoint: Path, sounds: Path, out: Path, **kwargs: object) -> None:
     """``a2d evaluate --sounds``: the summary table on stdout (Markdown), files in ``out``."""
-    from a2d.evaluate_sounds import evaluate_sounds, markdown_table
+    from a2d.pipelines.evaluate_sounds import evaluate_sounds, markdown_table
 
     plugin_path = kwargs.pop("plugin_path")
     if int(kwargs["budget"]) < int(kwargs["candidates"]):  # type: ignore[call-overload]

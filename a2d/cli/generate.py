@@ -1,4 +1,4 @@
-"""``a2d generate``: parse options, call :func:`a2d.generate.generate`, show progress and a summary."""
+"""``a2d generate``: parse options, call :func:`a2d.pipelines.generate.generate`, show progress and a summary."""
 
 from __future__ import annotations
 
@@ -102,9 +102,9 @@ def register(app: typer.Typer) -> None:
         """Render random patches of a synth into a sharded, resumable HDF5 dataset. Extra
         `--section.key VALUE` options override config values, e.g. `--mel.n_mels 64
         --render.sample_rate 22050 --compression lzf`."""
-        from a2d.config import parse_overrides, resolve
-        from a2d.generate import GenerateConfig, Progress, generate
-        from a2d.plugins import resolve_synth_and_spec
+        from a2d.contracts.plugins import resolve_synth_and_spec
+        from a2d.pipelines.generate import GenerateConfig, Progress, generate
+        from a2d.storage.config import parse_overrides, resolve
 
         if synth is not None or spec is not None:  # else the --config file names the spec
             synth = resolve_synth_and_spec(synth, spec)[1]

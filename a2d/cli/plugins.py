@@ -10,7 +10,7 @@ import typer
 
 def list_plugins() -> list[dict[str, Any]]:
     """One record per plugin: name, version, and the synths, specs and models it registers."""
-    from a2d.plugins import get_plugin_manager, plugin_version, registries
+    from a2d.contracts.plugins import get_plugin_manager, plugin_version, registries
 
     pm = get_plugin_manager()
     regs = registries()

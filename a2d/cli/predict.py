@@ -99,9 +99,9 @@ def register(app: typer.Typer) -> None:
         """Predict synth settings for each sound; write preset, parameters, render and report."""
         from rich.console import Console
 
-        from a2d.audio import find_sounds
-        from a2d.plugins import resolve_synth_and_spec
-        from a2d.predict import PredictFailure, predict
+        from a2d.contracts.plugins import resolve_synth_and_spec
+        from a2d.kernels.audio import find_sounds
+        from a2d.pipelines.predict import PredictFailure, predict
 
         synth, spec = resolve_synth_and_spec(synth, spec, need_spec=False)
 

@@ -55,7 +55,7 @@ def register(app: typer.Typer) -> None:
 
         from rich.console import Console
 
-        from a2d.quickstart import QuickstartConfig, quickstart
+        from a2d.pipelines.quickstart import QuickstartConfig, quickstart
 
         err = Console(stderr=True)
         cfg = QuickstartConfig(candidates=candidates)

@@ -1,4 +1,4 @@
-"""``a2d train``: resolve the training config, call :func:`a2d.train.loop.train`, show progress."""
+"""``a2d train``: resolve the training config, call :func:`a2d.pipelines.train.loop.train`, show progress."""
 
 from __future__ import annotations
 
@@ -79,9 +79,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Train a model on a dataset. Extra `--section.key VALUE` options override config values,
         e.g. `--train.steps 500 --models.flow.cond_dim 256`."""
-        from a2d.config import parse_overrides
-        from a2d.train.config import resolve_config
-        from a2d.train.loop import train
+        from a2d.pipelines.train.config import resolve_config
+        from a2d.pipelines.train.loop import train
+        from a2d.storage.config import parse_overrides
 
         if preset is not None:
             typer.echo("warning: --preset is deprecated; use --size", err=True)

@@ -7,7 +7,7 @@ from typing import Any
 
 from torch import nn
 
-from a2d.errors import ConfigError
+from a2d.contracts.errors import ConfigError
 
 ENCODERS = ("ast", "cnn")
 

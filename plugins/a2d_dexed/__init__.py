@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import a2d
 
 if TYPE_CHECKING:
-    from a2d.registry import Registry
+    from a2d.contracts.registry import Registry
 
 
 @a2d.hookimpl

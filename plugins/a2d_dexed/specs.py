@@ -38,7 +38,7 @@ a 4 s clip (time for the release), pitch 48..72, velocity 100.
 
 from __future__ import annotations
 
-from a2d.spec import Categorical, Discrete, NoteSpec, Param, ParamSpec
+from a2d.contracts.spec import Categorical, Discrete, NoteSpec, Param, ParamSpec
 from a2d_dexed.voice import CURVES, LFO_WAVES
 
 NOTE = NoteSpec(pitch_range=(48, 72), velocity=100, times="release", time_range=(0.5, 3.5))

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from a2d.errors import SpecError
+from a2d.contracts.errors import SpecError
 
 #: Byte offset inside one operator's 21 VCED bytes, and the byte's maximum.
 OP_FIELDS: dict[str, tuple[int, int]] = {

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from a2d.model import LossOutput, Predictor
+from a2d.contracts.model import LossOutput, Predictor
 from a2d.nn.encoders import build_encoder
 from a2d.nn.resmlp import ResidualMLP
 

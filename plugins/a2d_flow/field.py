@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from a2d.errors import ConfigError
+from a2d.contracts.errors import ConfigError
 from a2d.nn.adaln import AdaLNBlock, AdaLNFinal
 from a2d.nn.param2tok import ParamToTokens, TokensToParam, assignment_l1
 from a2d.nn.resmlp import ResidualMLP

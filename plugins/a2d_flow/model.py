@@ -6,7 +6,7 @@ is paired with ``x1`` by exact optimal transport inside the batch; ``t ~ U(0, 1)
 audio conditioning is replaced by a learned null vector (classifier-free guidance).
 
 Sampling (:meth:`FlowModel.predict`): integrate ``dx/dt = v`` from ``t = 0`` to ``1`` with
-:func:`a2d.ode.sample_ode` (RK4, ``steps`` steps); with guidance weight ``w`` the sampler evaluates
+:func:`a2d.kernels.ode.sample_ode` (RK4, ``steps`` steps); with guidance weight ``w`` the sampler evaluates
 the stacked batch ``[cond; null]`` and combines ``v = (1 - w) v_uncond + w v_cond``.
 """
 
@@ -19,9 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from a2d.model import LossOutput, Predictor
+from a2d.contracts.model import LossOutput, Predictor
+from a2d.kernels.ode import sample_ode
 from a2d.nn.encoders import build_encoder
-from a2d.ode import sample_ode
 from a2d_flow.field import build_field
 from a2d_flow.ot import ot_pair
 

@@ -9,10 +9,10 @@ from importlib.resources import as_file, files
 from typing import TYPE_CHECKING, Any
 
 import a2d
-from a2d.spec import ParamSpec, read_spec_csv
+from a2d.contracts.spec import ParamSpec, read_spec_csv
 
 if TYPE_CHECKING:
-    from a2d.registry import Registry
+    from a2d.contracts.registry import Registry
 
 _MODERN = {f"a_osc_{i}_type": "Modern" for i in (1, 2, 3)}
 

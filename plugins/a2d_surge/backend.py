@@ -37,9 +37,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from a2d.errors import OutputError, RenderError, SpecError, SynthUnavailableError
-from a2d.spec import Note, ParamSpec, Patch
-from a2d.synth import RenderSettings, SynthBackend
+from a2d.contracts.errors import OutputError, RenderError, SpecError, SynthUnavailableError
+from a2d.contracts.spec import Note, ParamSpec, Patch
+from a2d.contracts.synth import RenderSettings, SynthBackend
 from a2d_surge.finder import find_surge_vst3
 from a2d_surge.patch import (
     ACTIVATE,

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from a2d.errors import SynthUnavailableError
+from a2d.contracts.errors import SynthUnavailableError
 
 BUNDLE_NAME = "Surge XT.vst3"
 ENV_VAR = "A2D_SURGE_VST3"

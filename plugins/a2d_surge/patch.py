@@ -21,7 +21,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
-from a2d.errors import PresetError
+from a2d.contracts.errors import PresetError
 
 #: Surge's ``modsources`` enum: ``ms_lfo1`` .. ``ms_lfo6`` (voice LFOs of the scene).
 LFO_SOURCE_IDS = {n: 16 + n for n in range(1, 7)}

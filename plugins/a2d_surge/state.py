@@ -24,7 +24,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from a2d.errors import PresetError
+from a2d.contracts.errors import PresetError
 
 VST3_MAGIC = b"VST3"
 LIST_MAGIC = b"List"

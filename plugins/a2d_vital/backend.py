@@ -42,9 +42,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from a2d.errors import OutputError, RenderError, SpecError, SynthUnavailableError
-from a2d.spec import Note, ParamSpec, Patch
-from a2d.synth import RenderSettings, SynthBackend
+from a2d.contracts.errors import OutputError, RenderError, SpecError, SynthUnavailableError
+from a2d.contracts.spec import Note, ParamSpec, Patch
+from a2d.contracts.synth import RenderSettings, SynthBackend
 from a2d_vital.wavetable import basic_shapes_wavetable
 
 #: Length of one flush render of the reference protocol, seconds.
@@ -280,7 +280,7 @@ class VitalBackend(SynthBackend):
     def write_preset(self, patch: Patch, path: str | Path) -> Path:
         """Write the full state as a ``.vital`` file that the released Vital (1.0.x and 1.5.x)
         opens and ``vita`` reloads (see :mod:`a2d_vital.preset`)."""
-        from a2d.notes import note_in_words
+        from a2d.contracts.notes import note_in_words
         from a2d_vital.preset import dumps, preset_document
 
         path = Path(path)

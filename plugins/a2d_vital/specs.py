@@ -23,7 +23,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from a2d.spec import Categorical, Continuous, NoteSpec, Param, ParamSpec
+from a2d.contracts.spec import Categorical, Continuous, NoteSpec, Param, ParamSpec
 
 #: Envelope time caps on the quartic scale: 1.2 ** 4 = 2.1 s attack, 1.414 ** 4 = 4 s.
 ATTACK_MAX = 1.2

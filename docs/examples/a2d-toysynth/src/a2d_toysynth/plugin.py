@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 import a2d
-from a2d.spec import Continuous, NoteSpec, ParamSpec, Patch
-from a2d.synth import SynthBackend
+from a2d.contracts.spec import Continuous, NoteSpec, ParamSpec, Patch
+from a2d.contracts.synth import SynthBackend
 from a2d_toysynth import __version__, synth
 
 TOY_SIMPLE = ParamSpec(

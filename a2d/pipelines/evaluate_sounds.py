@@ -1,0 +1,365 @@
+"""``a2d evaluate --sounds DIR``: how well a checkpoint matches real sounds, against baselines at an
+equal render budget.
+
+Real sounds have no ground-truth parameters, so only audio metrics count. Every sound is loaded as
+``a2d predict`` loads it, its note analysed (:mod:`a2d.kernels.analysis`: every method renders at the
+detected note, moved by octaves into the spec's range, against the input moved as much), and every
+method spends renders of the real synth on it:
+
+========================  =======  ==============================================================
+method                    renders  what
+========================  =======  ==============================================================
+``model_k1``              1        the model's first sample
+``model_best_of_K``       K        the best of K samples
+``model_own_note_K``      K        the same K samples at the model's own note (not the analysed)
+``model_refine``          B        best of K, then CMA-ES from the best two for B - K renders
+``nearest_best_of_K``     K        the K dataset rows nearest in pooled log-mel (with ``--data``)
+``nearest_refine``        B        those, then CMA-ES for B - K renders
+``random``                B        the best of B random patches of the spec
+``cma_centre``            B        CMA-ES from the spec's centre for B renders
+========================  =======  ==============================================================
+
+Each method's best render is scored with every audio metric (:func:`a2d.kernels.metrics.audio_metrics`,
+loudness-matched as for ranking). Written: ``sounds.csv`` (one row per sound and method),
+``summary.json`` and ``summary.md`` (mean and standard error per method; pitch accuracy when the
+folder has a dev-set ``manifest.json``), and ``report.html`` (the table, and per sound the log-mel
+spectrograms of the input as matched and of every method's best render).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from a2d.contracts.errors import AudioInputError, DatasetError, OutputError
+
+#: Columns of ``sounds.csv``.
+CSV_FIELDS = (
+    "sound", "family", "true_pitch", "detected_pitch", "pitched", "octaves", "method", "renders",
+    "mss", "wmfcc", "sot", "rms", "seconds",
+)  # fmt: skip
+
+
+@dataclass
+class SoundsSummary:
+    """What :func:`evaluate_sounds` measured: per-method means, files written."""
+
+    table: dict[str, dict[str, float]]
+    rows: list[dict[str, Any]]
+    pitch_accuracy: float | None
+    out: Path
+    seconds: float
+    failures: list[str]
+
+
+def _metrics(audio: np.ndarray, target: np.ndarray, rate: int) -> dict[str, float]:
+    from a2d.kernels.audio import match_loudness
+    from a2d.kernels.loudness import integrated_loudness
+    from a2d.kernels.metrics import audio_metrics
+
+    ref = float(integrated_loudness(target, rate))
+    pred = match_loudness(np.asarray(audio, dtype=np.float32)[None], ref, rate)
+    return {k: float(v[0]) for k, v in audio_metrics(pred, target, rate).items()}
+
+
+def evaluate_sounds(
+    checkpoint: str | Path,
+    sounds: str | Path,
+    out: str | Path,
+    *,
+    data: str | Path | None = None,
+    candidates: int = 16,
+    budget: int = 64,
+    seed: int = 0,
+    workers: int = 0,
+    limit: int | None = None,
+    synth_options: dict[str, Any] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> SoundsSummary:
+    """Score a checkpoint and the baselines on every sound of ``sounds``; see the module docstring.
+
+    :param data: a dataset (its ``train`` split) for the nearest-neighbour rows; None skips them.
+    :param candidates: K. :param budget: B, renders per sound of the equal-budget methods (>= K).
+    """
+    from a2d.kernels.audio import find_sounds
+    from a2d.pipelines.devset import read_manifest
+    from a2d.pipelines.predict import SoundMatcher
+    from a2d.pipelines.refine import local_map
+
+    if budget < candidates:
+        raise ValueError(f"budget ({budget}) must be at least the candidates ({candidates})")
+    paths = find_sounds([sounds])
+    if limit is not None:
+        paths = paths[:limit]
+    if not paths:
+        raise AudioInputError(f"no sounds in {sounds}; pass a folder of audio files (a2d devset)")
+    manifest = read_manifest(sounds) if Path(sounds).is_dir() else None
+    truth = {e["file"]: e for e in (manifest or {}).get("sounds", [])}
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create {out}: {exc}; choose a writable --out") from exc
+    train = None
+    if data is not None:
+        from a2d.storage.dataset import open_dataset
+
+        train = open_dataset(data, "train")
+        if len(train) == 0:
+            raise DatasetError(f"the train split of {data} is empty; nearest neighbours need it")
+    clock = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    pitch_hits: list[bool] = []
+    failures: list[str] = []
+    cards: list[tuple[str, str, list[dict[str, Any]]]] = []
+    with SoundMatcher(
+        checkpoint, candidates=candidates, seed=seed, synth_options=synth_options,
+        workers=workers, refine=budget,
+    ) as m:  # fmt: skip
+        spec, rate = m.checkpoint.spec, m.settings.sample_rate
+        k = m.candidates
+        map_fn = m.pool.map if m.pool is not None else local_map(m.backend)
+        chunks = 2 * m.pool.workers if m.pool is not None else 1
+        ctx = _Context(m, spec, rate, map_fn, chunks, budget, seed, k, train)
+        with open(out / "sounds.csv", "w", newline="") as f:  # rows as they come: a killed run
+            writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)  # keeps the sounds it finished
+            writer.writeheader()
+            for n_done, path in enumerate(paths):
+                try:
+                    new = _one_sound(ctx, path, truth.get(path.name, {}), pitch_hits, cards)
+                except AudioInputError as exc:  # a bad input fails alone; its message names it
+                    failures.append(str(exc))
+                    new = []
+                writer.writerows(new)
+                f.flush()
+                rows += new
+                if on_progress is not None:
+                    on_progress(n_done + 1, len(paths))
+    accuracy = float(np.mean(pitch_hits)) if pitch_hits else None
+    table = _summarise(rows)
+    if not rows:
+        raise AudioInputError(f"no sound of {sounds} could be evaluated: {failures[0]}")
+    _write(out, table, accuracy, len(pitch_hits), checkpoint, sounds, budget, k, failures)
+    (out / "report.html").write_text(_report(table, cards, accuracy, budget, k))
+    return SoundsSummary(table, rows, accuracy, out, time.perf_counter() - clock, failures)
+
+
+@dataclass
+class _Context:
+    matcher: Any
+    spec: Any
+    rate: int
+    map_fn: Any
+    chunks: int
+    budget: int
+    seed: int
+    k: int
+    train: Any
+
+
+def _one_sound(
+    ctx: _Context,
+    path: Path,
+    info: dict[str, Any],
+    pitch_hits: list[bool],
+    html_cards: list[tuple[str, str, list[dict[str, Any]]]],
+) -> list[dict[str, Any]]:
+    """Every method on one sound: its ``sounds.csv`` rows."""
+    from a2d.kernels.analysis import analyse_input
+    from a2d.kernels.audio import load_sound
+    from a2d.pipelines.refine import Objective, cma_from_centre, random_search, refine
+
+    m, rate, budget, seed = ctx.matcher, ctx.rate, ctx.budget, ctx.seed
+    sound = load_sound(path, m.settings)
+    target, note, extra = analyse_input(sound, ctx.spec, m.settings)
+    analysis = extra["note_analysis"]
+    base = {
+        "sound": path.name, "family": info.get("family", ""), "true_pitch": info.get("pitch", ""),
+        "detected_pitch": analysis["midi"], "pitched": analysis["pitched"],
+        "octaves": extra["pitch_plan"]["octaves"],
+    }  # fmt: skip
+    if info.get("pitched"):
+        pitch_hits.append(
+            bool(analysis["pitched"]) and abs(analysis["midi_float"] - info["pitch"]) <= 1.0
+        )
+    mel = m.features(target.audio)
+    rows: list[dict[str, Any]] = []
+    cards = [_card("input", target.audio, mel)]
+
+    def objective(own_note: bool = False) -> Objective:
+        return Objective(
+            ctx.spec, target.audio, rate, ctx.map_fn, chunks=ctx.chunks,
+            note=None if own_note else note,
+        )  # fmt: skip
+
+    def add(method: str, renders: int, audio: np.ndarray, started: float) -> None:
+        cards.append(_card(method, audio, m.features(audio)))
+        scores = _metrics(audio, target.audio, rate)
+        seconds = time.perf_counter() - started
+        rows.append({**base, "method": method, "renders": renders, **scores, "seconds": seconds})
+
+    def propose_and_refine(name: str, vectors: np.ndarray) -> None:
+        t0 = time.perf_counter()
+        obj = objective()
+        scores, audio = obj(vectors)
+        order = np.argsort(scores, kind="stable")
+        if name == "model":
+            add("model_k1", 1, audio[0], t0)
+        add(f"{name}_best_of_{len(vectors)}", len(vectors), audio[order[0]], t0)
+        top = order[:2]
+        res = refine(obj, vectors[top], budget - len(vectors), seed=seed, start_scores=scores[top])
+        add(
+            f"{name}_refine",
+            obj.renders,
+            res.audio if res.audio is not None else audio[order[0]],
+            t0,
+        )
+
+    vectors = m.sample(mel)
+    propose_and_refine("model", vectors)
+    t0 = time.perf_counter()
+    scores, audio = objective(own_note=True)(vectors)
+    add(f"model_own_note_{len(vectors)}", len(vectors), audio[int(np.argmin(scores))], t0)
+    if ctx.train is not None:
+        from a2d.pipelines.evaluate import nearest_neighbours
+
+        _, params = nearest_neighbours(mel[None].astype(np.float32), ctx.train, ctx.k)
+        propose_and_refine("nearest", params[0])
+    for name, search in (("random", random_search), ("cma_centre", cma_from_centre)):
+        t0 = time.perf_counter()
+        obj = objective()
+        res = search(obj, budget, seed=seed)
+        add(name, obj.renders, res.audio, t0)
+    for card, row in zip(cards[1:], rows, strict=True):
+        card["mss"] = row["mss"]
+    html_cards.append((path.name, extra["pitch_plan"]["message"], cards))
+    return rows
+
+
+def _card(method: str, audio: np.ndarray, mel: np.ndarray) -> dict[str, Any]:
+    """A spectrogram (PNG bytes, no audio kept) for the report."""
+    from a2d.pipelines.report import spectrogram_png
+
+    return {"method": method, "png": spectrogram_png(mel.mean(axis=0), size=128), "mss": None}
+
+
+def _report(
+    table: dict[str, dict[str, float]],
+    cards: list[tuple[str, str, list[dict[str, Any]]]],
+    accuracy: float | None,
+    budget: int,
+    k: int,
+) -> str:
+    """``report.html``: the summary table, then per sound the input's and every method's best
+    render's log-mel spectrogram with its MSS."""
+    import html
+
+    from a2d.pipelines.report import fmt, html_page, img_tag, table_html
+
+    head = ["method", "renders", "MSS (dB)", "wMFCC", "SOT", "RMS cos", "s / sound"]
+    rows = [
+        [name, e["renders"], *[f"{fmt(e[m])} ± {fmt(e[m + '_se'], 2)}" for m in ("mss", "wmfcc", "sot", "rms")], fmt(e["seconds"], 3)]
+        for name, e in table.items()
+    ]  # fmt: skip
+    body = [
+        f"<p>budget {budget} renders per sound, K = {k}"
+        + (f"; pitch within a semitone: {accuracy:.1%}" if accuracy is not None else "")
+        + "</p>",
+        table_html(head, rows),
+        "<h2>Spectrograms (model log-mel; the input as matched)</h2>",
+    ]
+    for name, message, sound_cards in cards:
+        body.append(f"<h3>{html.escape(name)}</h3><p class='muted'>{html.escape(message)}</p>")
+        divs = [
+            f'<div class="card"><b>{html.escape(c["method"])}</b>'
+            + (f" (MSS {fmt(c['mss'])} dB)" if c["mss"] is not None else "")
+            + f"<br>{img_tag(c['png'], c['method'])}</div>"
+            for c in sound_cards
+        ]
+        body.append('<div class="row">' + "".join(divs) + "</div>")
+    return html_page("a2d evaluate --sounds", body)
+
+
+def _summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    methods: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        methods.setdefault(r["method"], []).append(r)
+    table = {}
+    for name, rs in methods.items():
+        entry: dict[str, float] = {
+            "n": len(rs),
+            "renders": float(np.mean([r["renders"] for r in rs])),
+        }
+        for metric in ("mss", "wmfcc", "sot", "rms", "seconds"):
+            v = np.array([r[metric] for r in rs], dtype=np.float64)
+            entry[metric] = float(v.mean())
+            entry[f"{metric}_se"] = float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else 0.0
+        table[name] = entry
+    return table
+
+
+def markdown_table(table: dict[str, dict[str, float]]) -> str:
+    """The summary as a Markdown table (mean +- standard error)."""
+    lines = [
+        "| method | renders | MSS (dB) | wMFCC | SOT | RMS cos | s / sound |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, e in table.items():
+        cells = [f"{e[m]:.3f} ± {e[m + '_se']:.3f}" for m in ("mss", "wmfcc", "sot", "rms")]
+        lines.append(f"| {name} | {e['renders']:.0f} | {' | '.join(cells)} | {e['seconds']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def _write(
+    out: Path, table: dict[str, dict[str, float]],
+    accuracy: float | None, n_pitched: int, checkpoint: Any, sounds: Any, budget: int, k: int,
+    failures: list[str],
+) -> None:  # fmt: skip
+    doc = {
+        "checkpoint": str(checkpoint), "sounds": str(sounds), "budget": budget, "candidates": k,
+        "pitch_accuracy": accuracy, "pitched_sounds": n_pitched, "methods": table, "failures": failures,
+    }  # fmt: skip
+    (out / "summary.json").write_text(json.dumps(doc, indent=2))
+    head = f"budget {budget} renders per sound, K = {k}"
+    if accuracy is not None:
+        head += f"; pitch within a semitone on {accuracy:.1%} of {n_pitched} pitched sounds"
+    (out / "summary.md").write_text(f"{head}\n\n{markdown_table(table)}")
+
+
+def pitch_accuracy(folder: str | Path) -> dict[str, Any]:
+    """Note analysis against a dev set's manifest: the share of pitched sounds whose detected
+    pitch lies within a semitone of the played note, the misses, and unpitched sounds called
+    pitched. Only analysis: nothing is rendered."""
+    import soundfile as sf
+
+    from a2d.kernels.analysis import analyse_note
+    from a2d.pipelines.devset import read_manifest
+
+    manifest = read_manifest(folder)
+    if manifest is None:
+        raise AudioInputError(f"{folder} has no manifest.json; build it with `a2d devset`")
+    hits, misses, false_pitched = 0, [], []
+    pitched = [e for e in manifest["sounds"] if e["pitched"]]
+    for e in manifest["sounds"]:
+        audio, rate = sf.read(str(Path(folder) / e["file"]), dtype="float32", always_2d=True)
+        a = analyse_note(audio.T, rate)
+        if not e["pitched"]:
+            if a.pitched:
+                false_pitched.append(e["name"])
+        elif a.pitched and abs(a.midi_float - e["pitch"]) <= 1.0:
+            hits += 1
+        else:
+            misses.append(
+                {"name": e["name"], "pitch": e["pitch"], "detected": a.to_dict()["midi_float"]}
+            )
+    return {
+        "accuracy": hits / len(pitched) if pitched else float("nan"), "hits": hits,
+        "pitched": len(pitched), "misses": misses, "unpitched_called_pitched": false_pitched,
+    }  # fmt: skip

@@ -1,0 +1,225 @@
+"""Self-describing model checkpoints.
+
+A checkpoint is one ``torch.save`` file that loads with ``torch.load(weights_only=True)``. It holds
+everything needed to use the model without the training data or config files: the format version,
+the a2d version, the model name and constructor arguments, the exact parameter spec (JSON), the
+synth name, the render and mel settings, the feature normalisation statistics, the resolved training
+config, and the state (model, optimizer, step, RNG states) to resume training exactly.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from a2d.contracts.errors import CheckpointError, CheckpointNotFoundError
+from a2d.contracts.model import Predictor
+from a2d.contracts.plugins import model_class
+from a2d.contracts.spec import ParamSpec
+from a2d.contracts.synth import RenderSettings
+from a2d.kernels.features import MelSettings
+from a2d.storage.atomic import atomic_save, output_error
+
+#: Bumped when the layout changes incompatibly.
+CHECKPOINT_FORMAT = 1
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint.
+
+    :param model: the model, in eval mode, on the ``map_location`` device.
+    :param mean, std: normalisation statistics, broadcastable to features ``(C, n_mels, T)``
+        (``(C, n_mels, 1)`` per mel bin, or ``(C, n_mels, frames)`` per element).
+    :param payload: the raw dictionary (state dicts included).
+    """
+
+    path: Path
+    model: Predictor
+    model_name: str
+    spec: ParamSpec
+    synth: str
+    render_settings: RenderSettings
+    mel_settings: MelSettings
+    mean: torch.Tensor
+    std: torch.Tensor
+    config: dict[str, Any]
+    step: int
+    metrics: dict[str, float] = field(default_factory=dict)
+    payload: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Feature shape ``(C, n_mels, frames)`` the model expects."""
+        return tuple(self.model.model_args["input_shape"])
+
+    def normalize(self, mel: torch.Tensor) -> torch.Tensor:
+        """Model input from log-mel ``(B, C, n_mels, frames)`` or ``(C, n_mels, frames)`` (dB):
+        ``(mel - mean) / std`` on the model's device."""
+        mel = torch.as_tensor(mel)
+        if tuple(mel.shape[-3:]) != self.input_shape:
+            raise CheckpointError(
+                f"features have shape {tuple(mel.shape[-3:])} but the model expects "
+                f"{self.input_shape}; compute them with the checkpoint's render and mel settings"
+            )
+        mean = self.mean.to(mel.device)
+        return ((mel.float() - mean) / self.std.to(mel.device)).to(self.device)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @torch.no_grad()
+    def predict(self, mel: torch.Tensor, n_candidates: int = 1, **kwargs: Any) -> torch.Tensor:
+        """Encoded parameters ``(B, n_candidates, width)`` in [0, 1] for raw log-mel
+        ``(B, C, n_mels, frames)`` (normalised here); ``kwargs`` go to the model's ``predict``
+        (e.g. ``steps``, ``guidance_weight``, ``generator`` for the flow model)."""
+        features = self.normalize(mel)
+        if features.dim() == 3:
+            features = features.unsqueeze(0)
+        return self.model.predict(features, n_candidates=n_candidates, **kwargs)
+
+    def check_spec(self, spec: ParamSpec, what: str = "the data") -> None:
+        """Raise :class:`CheckpointError` unless ``spec`` is exactly the checkpoint's spec."""
+        if spec.synth != self.synth or not spec.same_as(self.spec):
+            raise CheckpointError(
+                f"checkpoint {str(self.path)!r} was trained for spec {self.spec.name!r} "
+                f"(synth {self.synth!r}, fingerprint {self.spec.fingerprint}) but {what} uses spec "
+                f"{spec.name!r} (synth {spec.synth!r}, fingerprint {spec.fingerprint}); use a "
+                "checkpoint trained on this spec"
+            )
+
+
+def make_payload(
+    *,
+    model: Predictor,
+    spec: ParamSpec,
+    render_settings: dict[str, Any],
+    mel_settings: dict[str, Any],
+    mean: torch.Tensor,
+    std: torch.Tensor,
+    config: dict[str, Any],
+    step: int,
+    metrics: dict[str, float] | None = None,
+    train_state: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The dictionary :func:`save_checkpoint` writes (plain data and tensors only)."""
+    from a2d._version import __version__
+
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "a2d_version": __version__,
+        "model": model.name,
+        "model_args": dict(model.model_args),
+        "spec": spec.to_json(),
+        "synth": spec.synth,
+        "render_settings": dict(render_settings),
+        "mel_settings": dict(mel_settings),
+        "normalization": {"mean": mean.detach().cpu(), "std": std.detach().cpu()},
+        "config": config,
+        "step": int(step),
+        "metrics": dict(metrics or {}),
+        "model_state": state,
+        "train_state": train_state or {},
+    }
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
+    """Write ``payload`` atomically (temporary file + rename) and return the path."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise output_error(path.parent, exc) from None
+    return atomic_save(path, lambda tmp: torch.save(payload, tmp))
+
+
+def read_payload(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """The raw checkpoint dictionary; a missing, corrupt or too-new file is a CheckpointError."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointNotFoundError(
+            f"checkpoint {str(path)!r} does not exist; pass the path of a .pt file"
+        )
+    try:
+        with warnings.catch_warnings():
+            # torch warns (UserWarning) before refusing a pickle that is not plain data; the
+            # refusal below is the one line the user sees.
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises many types for truncated or foreign files
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} cannot be read ({type(exc).__name__}); it is corrupt or not "
+            "an a2d checkpoint: re-train or re-copy it"
+        ) from exc
+    if not isinstance(payload, dict) or "format" not in payload or "model_state" not in payload:
+        raise CheckpointError(
+            f"{str(path)!r} is not an a2d checkpoint (no format/model_state keys); pass a "
+            "checkpoint written by `a2d train`"
+        )
+    fmt = payload["format"]
+    if not isinstance(fmt, int) or isinstance(fmt, bool) or fmt < 1:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} has an invalid format field ({fmt!r}); it is corrupt or not "
+            "an a2d checkpoint: re-train or re-copy it"
+        )
+    if fmt > CHECKPOINT_FORMAT:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} has format {payload['format']}, newer than this a2d "
+            f"supports ({CHECKPOINT_FORMAT}); upgrade a2d"
+        )
+    return payload
+
+
+def load_checkpoint(
+    path: str | Path,
+    map_location: str | torch.device = "cpu",
+    *,
+    spec: ParamSpec | None = None,
+) -> Checkpoint:
+    """Load a checkpoint and rebuild its model (eval mode) on ``map_location``.
+
+    :param spec: if given, the checkpoint must have been trained on exactly this spec
+        (else :class:`CheckpointError`).
+    """
+    payload = read_payload(path, map_location)
+    path = Path(path)
+    try:
+        ckpt_spec = ParamSpec.from_json(payload["spec"])
+        model = model_class(payload["model"]).build(**payload["model_args"])
+        model.load_state_dict(payload["model_state"])
+        norm = payload["normalization"]
+        ckpt = Checkpoint(
+            path=path,
+            model=model.to(map_location).eval(),
+            model_name=payload["model"],
+            spec=ckpt_spec,
+            synth=payload["synth"],
+            render_settings=RenderSettings(**payload["render_settings"]),
+            mel_settings=MelSettings.from_dict(payload["mel_settings"]),
+            mean=norm["mean"].float(),
+            std=norm["std"].float(),
+            config=payload["config"],
+            step=int(payload["step"]),
+            metrics=dict(payload.get("metrics", {})),
+            payload=payload,
+        )
+    except CheckpointError:
+        raise
+    except Exception as exc:
+        from a2d.contracts.errors import A2DError
+
+        reason = str(exc) if isinstance(exc, A2DError) else f"{type(exc).__name__}: {exc}"
+        reason = reason.splitlines()[0] if reason else type(exc).__name__
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} cannot be rebuilt ({reason}); it was written by an "
+            "incompatible a2d or plugin version"
+        ) from exc
+    if spec is not None:
+        ckpt.check_spec(spec)
+    return ckpt
