@@ -45,7 +45,7 @@ MODULES: dict[str, tuple[str, bool]] = {
     **{f"a2d.{m}": (f"a2d.storage.{m}", False) for m in ("atomic", "config", "midi", "_resources")},
     "a2d._workers": ("a2d.runtime.workers", False),
     "a2d._executors": ("a2d.runtime.executors", False),
-    "a2d._orphans": ("a2d.runtime.orphans", False),
+    "a2d._orphans": ("a2d.runtime.process", False),
     "a2d.synth_pool": ("a2d.runtime.synth_pool", False),
     **{f"a2d.{m}": (f"a2d.pipelines.{m}", False) for m in _PIPELINES},
 }
@@ -55,6 +55,10 @@ NAMES: dict[tuple[str, str], str] = {
     ("a2d.contracts.synth", "create_backend"): "a2d.contracts.plugins",
     ("a2d.contracts.synth", "backend_class"): "a2d.contracts.plugins",
     ("a2d.contracts.model", "model_class"): "a2d.contracts.plugins",
+    **{
+        ("a2d.storage.dataset", name): "a2d.storage.shards"
+        for name in ("FIELD_DTYPES", "VERIFY_ROWS", "shard_name", "verify_shard")
+    },
 }
 
 

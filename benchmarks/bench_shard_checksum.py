@@ -1,7 +1,7 @@
 """What the shard checksums cost (issue 11: a resumed ``generate`` must find a damaged shard).
 
 Shards are written with HDF5's ``fletcher32`` filter on every field; a resumed run reads each finished
-shard back in full (:func:`a2d.storage.dataset.verify_shard`). Measured on one shard of the reference layout
+shard back in full (:func:`a2d.storage.shards.verify_shard`). Measured on one shard of the reference layout
 (32 rows of 4 s stereo at 44.1 kHz: float16 audio, 128 x 401 float32 mel, one row per chunk):
 
 - writing the shard with and without ``fletcher32`` (the same arrays, fsync'd);
@@ -24,7 +24,7 @@ import h5py
 import numpy as np
 import pytest
 
-from a2d.storage.dataset import verify_shard
+from a2d.storage.shards import verify_shard
 
 ROWS, CHANNELS, SAMPLES, MELS, FRAMES, WIDTH = 32, 2, 176400, 128, 401, 40
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
 import torch
@@ -24,17 +23,24 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from a2d.contracts.plugins import get_spec
     from a2d.contracts.synth import RenderSettings
     from a2d.kernels.features import MelSettings
-    from a2d.storage.dataset import MANIFEST_NAME, plan_splits, shard_name
+    from a2d.storage.dataset import MANIFEST_NAME, plan_splits
+    from a2d.storage.shards import ShardWriter, shard_name
 
     spec = get_spec("vital_simple")
     root = tmp_path_factory.mktemp("bench_train")
     rng = np.random.default_rng(0)
     shards = []
     for k in range(ROWS // SHARD):
-        with h5py.File(root / shard_name(k), "w") as f:
-            f.attrs["rows"], f.attrs["first_row"] = SHARD, k * SHARD
-            f["mel"] = rng.normal(-40, 15, (SHARD, *MEL)).astype(np.float32)
-            f["params"] = rng.random((SHARD, spec.width), dtype=np.float32)
+        shapes = {"mel": MEL, "params": (spec.width,)}
+        with ShardWriter(root / shard_name(k), SHARD, shapes, chunk_rows=SHARD) as shard:
+            shard.write(
+                0,
+                {
+                    "mel": rng.normal(-40, 15, (SHARD, *MEL)),
+                    "params": rng.random((SHARD, spec.width), dtype=np.float32),
+                },
+            )
+            shard.finish({"rows": SHARD, "first_row": k * SHARD})
         shards.append({"file": shard_name(k), "rows": SHARD, "first_row": k * SHARD})
     manifest = {
         "format": 1,

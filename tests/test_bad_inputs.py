@@ -263,7 +263,8 @@ def gen_cfg(text: str | bytes) -> Callable:
 
 
 def shards_verify(folder: Path, present_only: bool = False) -> None:
-    from a2d.storage.dataset import Manifest, verify_shard
+    from a2d.storage.dataset import Manifest
+    from a2d.storage.shards import verify_shard
 
     m = Manifest.read(folder)
     for entry in m.shards:
@@ -324,7 +325,8 @@ def _interrupted_generate(d: Path, a: Assets) -> Outcome:
     o.extra["kept"] = kept
     shards_ok = [p for p in (d / "g").glob("shard-*.h5")]
     for p in shards_ok:  # every shard under a final name is complete
-        from a2d.storage.dataset import Manifest, verify_shard
+        from a2d.storage.dataset import Manifest
+        from a2d.storage.shards import verify_shard
 
         m = Manifest.read(d / "g")
         entry = m.shards[int(p.name[6:11])]

@@ -131,6 +131,8 @@ def scale_text(calibration: dict[str, Any] | None = None) -> str:
 
 
 if __name__ == "__main__":  # pragma: no cover - the measurement itself
+    from a2d.storage.atomic import atomic_write
+
     doc = measure()
-    CALIBRATION_FILE.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    atomic_write(CALIBRATION_FILE, json.dumps(doc, indent=2) + "\n")
     print(json.dumps(doc["kinds"], indent=2))

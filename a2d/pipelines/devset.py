@@ -33,6 +33,7 @@ from a2d.contracts.errors import (
     SynthUnavailableError,
     UnknownNameError,
 )
+from a2d.storage.atomic import atomic_write
 from a2d.storage.midi import smf_type0, variable_length
 
 SAMPLE_RATE = 44100
@@ -273,9 +274,7 @@ def build_devset(
         "renderer": "fluidsynth -ni -q -R 0 -C 0 -r 44100 -O float -T wav",
         "sounds": entries,
     }
-    tmp_manifest = manifest_path.with_suffix(".json.tmp")
-    tmp_manifest.write_text(json.dumps(doc, indent=2))
-    tmp_manifest.replace(manifest_path)
+    atomic_write(manifest_path, json.dumps(doc, indent=2))
     return manifest_path
 
 

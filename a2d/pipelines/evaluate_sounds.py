@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from a2d.contracts.errors import AudioInputError, DatasetError, OutputError
+from a2d.storage.atomic import atomic_write
 
 #: Columns of ``sounds.csv``.
 CSV_FIELDS = (
@@ -147,7 +148,7 @@ def evaluate_sounds(
     if not rows:
         raise AudioInputError(f"no sound of {sounds} could be evaluated: {failures[0]}")
     _write(out, table, accuracy, len(pitch_hits), checkpoint, sounds, budget, k, failures)
-    (out / "report.html").write_text(_report(table, cards, accuracy, budget, k))
+    atomic_write(out / "report.html", _report(table, cards, accuracy, budget, k))
     return SoundsSummary(table, rows, accuracy, out, time.perf_counter() - clock, failures)
 
 
@@ -245,7 +246,7 @@ def _one_sound(
 
 def _card(method: str, audio: np.ndarray, mel: np.ndarray) -> dict[str, Any]:
     """A spectrogram (PNG bytes, no audio kept) for the report."""
-    from a2d.pipelines.report import spectrogram_png
+    from a2d.pipelines.html import spectrogram_png
 
     return {"method": method, "png": spectrogram_png(mel.mean(axis=0), size=128), "mss": None}
 
@@ -261,7 +262,7 @@ def _report(
     render's log-mel spectrogram with its MSS."""
     import html
 
-    from a2d.pipelines.report import fmt, html_page, img_tag, table_html
+    from a2d.pipelines.html import fmt, html_page, img_tag, table_html
 
     head = ["method", "renders", "MSS (dB)", "wMFCC", "SOT", "RMS cos", "s / sound"]
     rows = [
@@ -326,11 +327,11 @@ def _write(
         "checkpoint": str(checkpoint), "sounds": str(sounds), "budget": budget, "candidates": k,
         "pitch_accuracy": accuracy, "pitched_sounds": n_pitched, "methods": table, "failures": failures,
     }  # fmt: skip
-    (out / "summary.json").write_text(json.dumps(doc, indent=2))
+    atomic_write(out / "summary.json", json.dumps(doc, indent=2))
     head = f"budget {budget} renders per sound, K = {k}"
     if accuracy is not None:
         head += f"; pitch within a semitone on {accuracy:.1%} of {n_pitched} pitched sounds"
-    (out / "summary.md").write_text(f"{head}\n\n{markdown_table(table)}")
+    atomic_write(out / "summary.md", f"{head}\n\n{markdown_table(table)}")
 
 
 def pitch_accuracy(folder: str | Path) -> dict[str, Any]:

@@ -30,15 +30,10 @@ from a2d.contracts.synth import RenderSettings, SynthBackend
 from a2d.kernels.features import MelSettings
 from a2d.runtime import workers as _workers
 from a2d.runtime.executors import Progress, Tally, run_local, run_ray
+from a2d.runtime.process import release_synth
 from a2d.storage.config import to_dict
-from a2d.storage.dataset import (
-    FORMAT_VERSION,
-    MANIFEST_NAME,
-    Manifest,
-    plan_splits,
-    shard_name,
-    verify_shard,
-)
+from a2d.storage.dataset import FORMAT_VERSION, MANIFEST_NAME, Manifest, plan_splits
+from a2d.storage.shards import shard_is_ours, shard_name
 
 #: Config keys that define a dataset's content; a resumed run must match them all.
 CONTENT_KEYS = (
@@ -201,7 +196,7 @@ def generate(
                 for job in jobs:
                     tally.add_result(_workers.write_shard(job, progress=tally.add_rows))
             finally:
-                _workers.release_backend()
+                release_synth()
         else:
             preflight.close()
             run = run_ray if config.executor == "ray" else run_local
@@ -367,7 +362,10 @@ def _plan_jobs(
         for tmp in out.glob(f"{entry['file']}.tmp*"):  # left by a killed run
             tmp.unlink(missing_ok=True)
         if final.exists():
-            if _shard_ok(final, entry, config, spec, manifest.data["fields"]):
+            if shard_is_ours(
+                final, entry, seed=config.seed, spec_fingerprint=spec.fingerprint,
+                fields=manifest.data["fields"],
+            ):  # fmt: skip
                 existing.append(entry)
                 continue
             final.unlink()
@@ -381,23 +379,3 @@ def _plan_jobs(
         )  # fmt: skip
         jobs.append(job)
     return jobs, existing
-
-
-def _shard_ok(
-    path: Path,
-    entry: dict[str, Any],
-    config: GenerateConfig,
-    spec: ParamSpec,
-    fields: list[str],
-) -> bool:
-    """A finished shard is kept only if it is this dataset's and reads back intact in full
-    (checksums, NaN/inf): a damaged one is regenerated."""
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as f:
-            a = f.attrs
-            ours = int(a["seed"]) == config.seed and str(a["spec_fingerprint"]) == spec.fingerprint
-    except (OSError, KeyError, ValueError):
-        return False
-    return ours and verify_shard(path, entry, fields) is None

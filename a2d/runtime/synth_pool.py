@@ -13,10 +13,7 @@ native kernels use one thread (``A2D_NUM_THREADS=1``): the processes are the par
 
 from __future__ import annotations
 
-import atexit
 import multiprocessing as mp
-import os
-import signal
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -26,33 +23,20 @@ from a2d.contracts.errors import RenderError
 from a2d.contracts.plugins import backend_class
 from a2d.contracts.spec import ParamSpec
 from a2d.contracts.synth import RenderSettings, SynthBackend
-from a2d.runtime.orphans import watch_parent
-
-_BACKEND: SynthBackend | None = None
+from a2d.runtime.process import current_synth, process_synth, start_worker
 
 
 def _init_worker(
     cls: type[SynthBackend], spec: ParamSpec, settings: RenderSettings, options: dict[str, Any]
 ) -> None:
-    global _BACKEND
-    watch_parent()  # a killed caller must not leave workers holding synths
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the caller stops the pool
-    os.environ["A2D_NUM_THREADS"] = "1"
-    atexit.register(_release)
-    _BACKEND = cls(spec, settings, **options)
-
-
-def _release() -> None:
-    """Close the worker's synth before the interpreter exits (no nanobind leak warnings)."""
-    global _BACKEND
-    if _BACKEND is not None:
-        backend, _BACKEND = _BACKEND, None
-        backend.close()
+    # A killed caller must not leave workers holding synths; Ctrl-C: the caller stops the pool;
+    # one native thread each: the processes are the parallelism.
+    start_worker(native_threads=1)
+    process_synth("pool", lambda: cls(spec, settings, **options))
 
 
 def _run(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
-    assert _BACKEND is not None, "task ran in a process without a synth"
-    return fn(_BACKEND, *args)
+    return fn(current_synth(), *args)
 
 
 def _ready(backend: SynthBackend) -> bool:

@@ -82,13 +82,17 @@ def tmp_name(path: Path) -> Path:
 
 
 @contextmanager
-def atomic_path(path: str | Path, *, fsync: bool = True) -> Iterator[Path]:
+def atomic_path(
+    path: str | Path, *, fsync: bool = True, tmp: str | Path | None = None
+) -> Iterator[Path]:
     """Yield a temporary path to write ``path``'s content to; on success it is renamed to ``path``.
 
     On any exception the temporary file is removed; an ``OSError`` becomes an :class:`OutputError`.
+
+    :param tmp: the temporary name (beside ``path``); default :func:`tmp_name`.
     """
     path = Path(path)
-    tmp = tmp_name(path)
+    tmp = tmp_name(path) if tmp is None else Path(tmp)
     try:
         yield tmp
         if fsync:

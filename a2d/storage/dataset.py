@@ -5,14 +5,8 @@ Layout of ``DIR`` (written by :func:`a2d.pipelines.generate.generate`)::
     DIR/dataset.json          manifest (see :class:`Manifest`): spec, settings, seed, shard plan, splits
     DIR/shard-00000.h5 ...    rows [k * shard_size, (k + 1) * shard_size) of the dataset
 
-Each shard holds ``audio`` float16 ``(n, C, T)``, ``mel`` float32 ``(n, C, n_mels, frames)``,
-``params`` float32 ``(n, width)`` in [0, 1], ``note`` float32 ``(n, 4)`` (pitch, velocity, start s,
-end s), ``row`` int64 ``(n,)`` (global row index) and ``attempt`` int32 ``(n,)`` (loudness-gate
-redraws: the row's patch is ``spec.sample(np.random.default_rng([seed, row, attempt]))``).
-A shard file exists only once it is complete (written as ``*.h5.tmp`` and renamed). Every field
-is stored with HDF5's ``fletcher32`` checksum filter (per chunk): a damaged shard fails to read
-(:func:`verify_shard` on resume; :meth:`Dataset.read` names the shard and rows) instead of giving
-garbage.
+Each shard holds a run of consecutive rows; :mod:`a2d.storage.shards` owns the shard format
+(fields, dtypes, checksums, attributes) and its writing, checking and opening.
 Row ``r`` of the dataset is always in shard ``r // shard_size`` at offset ``r % shard_size``.
 
 Splits are contiguous row ranges ``[start, stop)`` listed in the manifest: the last rows are
@@ -33,31 +27,18 @@ from typing import Any
 import h5py
 import numpy as np
 
+from a2d._moved import moved_name
 from a2d.contracts.errors import DatasetError, DatasetNotFoundError, UnknownSplitError
 from a2d.contracts.spec import ParamSpec
 from a2d.contracts.synth import RenderSettings
 from a2d.kernels.features import MelSettings
 from a2d.storage.atomic import atomic_write
+from a2d.storage.shards import FIELD_DTYPES, open_shard
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "dataset.json"
 SPLITS = ("train", "val", "test")
-#: Every per-row field of a shard and its dtype.
-FIELD_DTYPES: dict[str, str] = {
-    "audio": "float16",
-    "mel": "float32",
-    "params": "float32",
-    "note": "float32",
-    "row": "int64",
-    "attempt": "int32",
-}
 DEFAULT_FIELDS = ("mel", "params")
-#: Rows :func:`verify_shard` reads per step (bounds its memory on shards of long clips).
-VERIFY_ROWS = 32
-
-
-def shard_name(index: int) -> str:
-    return f"shard-{index:05d}.h5"
 
 
 def plan_splits(
@@ -314,62 +295,11 @@ class Dataset:
             self._files, self._pid = {}, os.getpid()
         f = self._files.get(k)
         if f is None:
-            f = open_shard(self.root, self.manifest, k)
+            entry = self.manifest.shards[k]
+            fix = f"re-run the same `a2d generate ... --out {self.root}` command to regenerate it"
+            f = open_shard(self.root / entry["file"], entry, self.manifest.fields, fix=fix)
             self._files[k] = f
         return f
-
-
-def open_shard(root: Path, manifest: Manifest, k: int) -> h5py.File:
-    """Open shard ``k`` read-only and check it holds the rows the manifest says."""
-    entry = manifest.shards[k]
-    path = root / entry["file"]
-    fix = f"re-run the same `a2d generate ... --out {root}` command to regenerate it"
-    if not path.is_file():
-        raise DatasetError(f"shard {str(path)!r} is missing; {fix}")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as exc:
-        raise DatasetError(f"shard {str(path)!r} is corrupt ({exc}); delete it and {fix}") from exc
-    try:
-        rows = int(f.attrs["rows"])
-        first = int(f.attrs["first_row"])
-        lengths = {name: f[name].shape[0] for name in manifest.fields}
-    except (KeyError, OSError) as exc:
-        f.close()
-        raise DatasetError(
-            f"shard {str(path)!r} is incomplete ({exc}); delete it and {fix}"
-        ) from exc
-    if rows != entry["rows"] or first != entry["first_row"] or set(lengths.values()) != {rows}:
-        f.close()
-        raise DatasetError(
-            f"shard {str(path)!r} holds rows {first}+{rows}, expected {entry['first_row']}+"
-            f"{entry['rows']}; delete it and {fix}"
-        )
-    return f
-
-
-def verify_shard(path: Path, entry: dict[str, Any], fields: Sequence[str]) -> str | None:
-    """Read every field of a finished shard in full: ``None`` when it is intact, else what is wrong
-    (unreadable, a ``fletcher32`` checksum mismatch, wrong rows, NaN or inf in a float field)."""
-    try:
-        with h5py.File(path, "r") as f:
-            rows = int(f.attrs["rows"])
-            if rows != entry["rows"] or int(f.attrs["first_row"]) != entry["first_row"]:
-                return f"holds rows {f.attrs['first_row']}+{rows}, expected {entry['first_row']}+{entry['rows']}"
-            for name in fields:
-                dset = f[name]
-                if dset.shape[0] != rows:
-                    return f"{name!r} has {dset.shape[0]} rows, expected {rows}"
-                for a in range(0, rows, VERIFY_ROWS):
-                    block = dset[a : a + VERIFY_ROWS]
-                    if block.dtype.kind == "f" and not np.all(np.isfinite(block)):
-                        bad = int(
-                            np.flatnonzero(~np.isfinite(block.reshape(len(block), -1)).all(1))[0]
-                        )
-                        return f"{name!r} holds NaN or inf in row {entry['first_row'] + a + bad}"
-    except (OSError, KeyError, ValueError, RuntimeError) as exc:
-        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return None
 
 
 def open_dataset(root: str | Path, split: str | None = None) -> Dataset:
@@ -398,3 +328,9 @@ def open_dataset(root: str | Path, split: str | None = None) -> Dataset:
                     f"the same `a2d generate ... --out {root}` command to finish it"
                 )
     return Dataset(root, manifest, start, stop, split)
+
+
+def __getattr__(name: str) -> Any:
+    # The shard format (FIELD_DTYPES, shard_name, verify_shard, open_shard) moved to
+    # a2d.storage.shards.
+    return moved_name(__name__, name)
