@@ -83,15 +83,19 @@ def parse_overrides(args: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
-    parts = dotted.split(".")
-    node = data
-    for part in parts[:-1]:
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise ConfigError(f"override {dotted!r}: {part!r} is not a section")
-        node = child
-    node[parts[-1]] = value
+def nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"a.b": 1}`` -> ``{"a": {"b": 1}}``: dotted keys as nested sections."""
+    out: dict[str, Any] = {}
+    for dotted, value in flat.items():
+        node = out
+        *parents, last = dotted.split(".")
+        for part in parents:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"override {dotted!r}: {part!r} is not a section")
+            node = child
+        node[last] = value
+    return out
 
 
 def merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
@@ -210,16 +214,20 @@ def to_dict(obj: Any) -> Any:
 def resolve(
     cls: type[T],
     *,
+    base: Sequence[Mapping[str, Any]] = (),
     path: str | Path | None = None,
     values: Mapping[str, Any] | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> T:
-    """Defaults <- YAML file <- explicit values (CLI options) <- dotted overrides."""
-    data: dict[str, Any] = load_yaml(path) if path is not None else {}
-    if values:
-        for k, v in values.items():
-            if v is not None:
-                _set_dotted(data, k, v)
-    for k, v in (overrides or {}).items():
-        _set_dotted(data, k, v)
+    """The one config resolution of a2d: dataclass defaults <- ``base`` layers (e.g. a size
+    preset) <- the YAML file ``path`` <- explicit ``values`` (CLI options; ``None`` is "not given")
+    <- dotted ``overrides``. Every layer deep-merges into the ones before: a dotted key sets one
+    value, not a whole section. Unknown keys and wrong types are :class:`ConfigError` s."""
+    data: dict[str, Any] = {}
+    for layer in base:
+        data = merge(data, layer)
+    if path is not None:
+        data = merge(data, load_yaml(path))
+    data = merge(data, nest({k: v for k, v in (values or {}).items() if v is not None}))
+    data = merge(data, nest(overrides or {}))
     return from_dict(cls, data)

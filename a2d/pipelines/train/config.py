@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from a2d.contracts.errors import ConfigError, ConfigNotFoundError
 from a2d.storage._resources import configs_dir
-from a2d.storage.config import from_dict, load_yaml, merge
+from a2d.storage.config import load_yaml, resolve
 
 #: Where the preset files live (``configs/train`` in a checkout, ``a2d/configs/train`` installed).
 PRESET_DIR = configs_dir() / "train"
@@ -116,20 +116,6 @@ def preset_path(name: str) -> Path:
     return path
 
 
-def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for dotted, value in flat.items():
-        node = out
-        *parents, last = dotted.split(".")
-        for part in parents:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise ConfigError(f"override {dotted!r}: {part!r} is not a section")
-            node = child
-        node[last] = value
-    return out
-
-
 def resolve_config(
     *,
     preset: str | None = None,
@@ -137,16 +123,10 @@ def resolve_config(
     values: Mapping[str, Any] | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> TrainConfig:
-    """Build a :class:`TrainConfig` (see the module docstring for the order)."""
-    data: dict[str, Any] = {}
-    if preset is not None:
-        data = merge(data, load_yaml(preset_path(preset)))
-        data["preset"] = preset
-    if config is not None:
-        data = merge(data, load_yaml(config))
-    data = merge(data, _nest({k: v for k, v in (values or {}).items() if v is not None}))
-    data = merge(data, _nest(overrides or {}))
-    cfg = from_dict(TrainConfig, data)
+    """Build a :class:`TrainConfig` (see the module docstring for the order) through
+    :func:`a2d.storage.config.resolve`, the size preset as its base layer."""
+    base = [load_yaml(preset_path(preset)), {"preset": preset}] if preset is not None else []
+    cfg = resolve(TrainConfig, base=base, path=config, values=values, overrides=overrides)
     for name, args in cfg.models.items():
         if not isinstance(args, dict):
             raise ConfigError(

@@ -13,8 +13,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from a2d.contracts.errors import A2DError, CheckpointError, ConfigError, DatasetError
-from a2d.contracts.model import LossOutput, Predictor
+from a2d.contracts.errors import CheckpointError, ConfigError, DatasetError
+from a2d.contracts.model import LossOutput, Predictor, takes_keyword
 from a2d.contracts.plugins import model_class
 from a2d.contracts.spec import ParamSpec
 from a2d.pipelines.train import distributed
@@ -24,7 +24,7 @@ from a2d.pipelines.train.logs import MetricsLog
 from a2d.pipelines.train.schedule import learning_rate
 from a2d.pipelines.train.stats import feature_stats
 from a2d.storage.atomic import atomic_write, ensure_writable_dir
-from a2d.storage.checkpoint import make_payload, read_payload, save_checkpoint
+from a2d.storage.checkpoint import load_checkpoint, make_payload, save_checkpoint
 from a2d.storage.config import to_dict
 from a2d.storage.dataset import open_dataset
 
@@ -110,7 +110,9 @@ def validate(
             float(model.loss({"features": features, "params": params}, generator=gen).loss)
             * len(params)
         )
-        kwargs = {"steps": sample_steps, "generator": gen} if model.stochastic else {}
+        kwargs: dict[str, Any] = {"generator": gen}
+        if model.stochastic and takes_keyword(model.predict, "steps"):
+            kwargs["steps"] = sample_steps
         pred = model.predict(features, n_candidates=1, **kwargs)[:, 0]
         sq_err += float((pred.float() - params).pow(2).sum())
         count += params.numel()
@@ -134,231 +136,250 @@ def train(
 def _run(
     config: TrainConfig, on_step: Callable[..., None] | None, cleanup: contextlib.ExitStack
 ) -> TrainResult:
-    tc, lc = config.train, config.loader
-    if config.data is None or config.out is None:
-        raise ConfigError("training needs a dataset (--data DIR) and a run folder (--out DIR)")
-    device = _device(tc.device)
-    info = distributed.setup(device)
-    cleanup.callback(distributed.teardown, info)
-    if info.enabled and device.type == "cuda":
-        device = torch.device("cuda", info.local_rank)
-        torch.cuda.set_device(device)
-    run_dir = Path(config.out)
-    train_ds = _open_split(Path(config.data), "train")
-    if info.is_main:
-        ensure_writable_dir(run_dir)  # before any training that could not be saved
-    spec: ParamSpec = train_ds.spec
-    val_ds = open_dataset(config.data, "val") if "val" in train_ds.manifest.splits else None
-    if val_ds is not None and len(val_ds) == 0:
-        val_ds = None
-    input_shape = _input_shape(train_ds)
-
-    torch.manual_seed(tc.seed)
-    payload: dict[str, Any] | None = None
-    if config.resume is not None:
-        payload = read_payload(config.resume)
-        try:
-            ckpt_spec = ParamSpec.from_json(payload["spec"])
-            if not ckpt_spec.same_as(spec):
-                raise CheckpointError(
-                    f"cannot resume: checkpoint {str(config.resume)!r} was trained on spec "
-                    f"{ckpt_spec.name!r} ({ckpt_spec.fingerprint}) but {str(config.data)!r} holds spec "
-                    f"{spec.name!r} ({spec.fingerprint}); resume on the same dataset"
-                )
-            if payload["model"] != config.model:
-                raise CheckpointError(
-                    f"cannot resume: checkpoint {str(config.resume)!r} holds model "
-                    f"{payload['model']!r}, not {config.model!r}; pass --model {payload['model']}"
-                )
-            model = model_class(payload["model"]).build(**payload["model_args"])
-            model.load_state_dict(payload["model_state"])
-            mean, std = payload["normalization"]["mean"], payload["normalization"]["std"]
-            step = int(payload["step"])
-        except A2DError:
-            raise
-        except Exception as exc:  # a payload with missing or mistyped entries
-            raise CheckpointError(
-                f"cannot resume from {str(config.resume)!r}: the checkpoint is malformed "
-                f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
-                "resume from another checkpoint of the run"
-            ) from None
-    else:
-        cls = model_class(config.model)
-        model = cls.build(**{**cls.spec_args(spec, input_shape), **config.model_args})
-        mean, std = feature_stats(train_ds, rows=tc.stats_rows, kind=tc.normalization)
-        step = 0
-    model.to(device).train()
-    mean_d, std_d = mean.to(device), std.to(device)
-    step_module: nn.Module = _LossModule(model)
-    if tc.compile:
-        step_module = torch.compile(step_module)
-    if info.enabled:
-        step_module = nn.parallel.DistributedDataParallel(step_module)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-    best = float("inf")
-    if payload is not None:
-        try:
-            ts = payload["train_state"]
-            optimizer.load_state_dict(ts["optimizer"])
-            best = float(ts.get("best", best))
-            torch.set_rng_state(ts["rng_torch"])
-            if device.type == "cuda" and "rng_cuda" in ts:
-                torch.cuda.set_rng_state(ts["rng_cuda"], device)
-        except Exception as exc:  # no or a mistyped training state
-            raise CheckpointError(
-                f"cannot resume from {str(config.resume)!r}: its training state is missing or "
-                f"malformed ({type(exc).__name__}); resume from a `last.pt` written by `a2d train`"
-            ) from None
-
-    resolved = to_dict(config)
-
-    def save(path: Path, metrics: dict[str, float]) -> Path:
-        state = {
-            "optimizer": optimizer.state_dict(),
-            "best": best,
-            "rng_torch": torch.get_rng_state(),
-        }
-        if device.type == "cuda":
-            state["rng_cuda"] = torch.cuda.get_rng_state(device)
-        return save_checkpoint(
-            path,
-            make_payload(
-                model=model,
-                spec=spec,
-                render_settings=train_ds.manifest.data.get("render", {}),
-                mel_settings=train_ds.manifest.data.get("mel", {}),
-                mean=mean,
-                std=std,
-                config=resolved,
-                step=step,
-                metrics=metrics,
-                train_state=state,
-            ),
-        )
-
-    def run_validation() -> dict[str, float]:
-        if val_ds is None:
-            return {}
-        return validate(
-            model,
-            val_ds,
-            mean_d,
-            std_d,
-            rows=tc.val_rows,
-            batch_size=tc.batch_size,
-            sample_steps=tc.val_sample_steps,
-            seed=tc.seed + 1,
-            device=device,
-        )
-
+    run = _Run.start(config, cleanup)
+    tc, info = config.train, run.info
     stream = BatchStream(
-        config.data,
-        "train",
-        batch_size=tc.batch_size * info.world_size,
-        seed=tc.seed,
-        start_step=step,
-        workers=lc.workers,
-        chunk_rows=lc.chunk_rows,
-        chunks_per_block=lc.chunks_per_block,
-        prefetch=lc.prefetch,
-    )
-    log = None
-    if info.is_main:
-        atomic_write(run_dir / "config.json", json.dumps(resolved, indent=1))
-        probe = model.loss(
-            {
-                "features": torch.zeros(2, *input_shape, device=device),
-                "params": torch.zeros(2, spec.width, device=device),
-            },
-            generator=torch.Generator().manual_seed(0),
-        )
-        log = MetricsLog(run_dir, extra=tuple(probe.metrics), start_step=step)
-        cleanup.callback(log.close)
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16)
-        if tc.amp and device.type == "cuda"
-        else contextlib.nullcontext()
-    )
-    losses: list[float] = []
-    val: dict[str, float] = {}
+        config.data, "train", batch_size=tc.batch_size * info.world_size, seed=tc.seed,
+        start_step=run.step, workers=config.loader.workers, chunk_rows=config.loader.chunk_rows,
+        chunks_per_block=config.loader.chunks_per_block, prefetch=config.loader.prefetch,
+    )  # fmt: skip
+    log = run.open_log(cleanup) if info.is_main else None
+    start_step, losses, val = run.step, [], {}
     t0, rows_done = time.perf_counter(), 0
-    lo, hi = info.rank * tc.batch_size, (info.rank + 1) * tc.batch_size
-    last_ckpt = run_dir / "last.pt"
-    best_ckpt: Path | None = run_dir / "best.pt" if (run_dir / "best.pt").exists() else None
     batches = iter(stream)
     cleanup.callback(batches.close)  # stop the loader's worker processes before teardown
-    while step < tc.steps:
-        batch = next(batches)
-        lr = learning_rate(
-            step, lr=tc.lr, min_lr=tc.min_lr, warmup_steps=tc.warmup_steps, total_steps=tc.steps
-        )
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        features = (batch["mel"][lo:hi].to(device, non_blocking=True) - mean_d) / std_d
-        params = batch["params"][lo:hi].to(device, non_blocking=True)
-        with autocast:
-            loss = step_module(features, params)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if tc.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
-        optimizer.step()
-        step += 1
+    while run.step < tc.steps:
+        lr, loss_value = run.train_step(next(batches))
         rows_done += tc.batch_size * info.world_size
-        loss_value = float(loss.detach())
         losses.append(loss_value)
         if not info.is_main:
             continue
-        metrics = step_module.module if info.enabled else step_module
-        metrics = getattr(metrics, "last", None) or getattr(
-            getattr(metrics, "_orig_mod", None), "last", None
-        )
-        extra = dict(metrics.metrics) if metrics is not None else {}
         rate = rows_done / max(1e-9, time.perf_counter() - t0)
-        if step % max(1, tc.log_every) == 0 or step == tc.steps:
-            log.write(
-                {
-                    "step": step,
-                    "split": "train",
-                    "loss": loss_value,
-                    "lr": lr,
-                    "samples_per_s": rate,
-                    "elapsed_s": time.perf_counter() - t0,
-                    **extra,
-                }
-            )
-        if (tc.val_every and step % tc.val_every == 0) or step == tc.steps:
-            val = run_validation()
-            if val:
-                log.write({"step": step, "split": "val", **val})
-                if val["loss"] < best:
-                    best = val["loss"]
-                    best_ckpt = save(run_dir / "best.pt", val)
-        if (tc.checkpoint_every and step % tc.checkpoint_every == 0) or step == tc.steps:
-            save(last_ckpt, {"loss": loss_value, **val})
+        if run.step % max(1, tc.log_every) == 0 or run.step == tc.steps:
+            row = {
+                "step": run.step, "split": "train", "loss": loss_value, "lr": lr,
+                "samples_per_s": rate, "elapsed_s": time.perf_counter() - t0,
+            }  # fmt: skip
+            log.write({**row, **run.last_metrics()})
+        if (tc.val_every and run.step % tc.val_every == 0) or run.step == tc.steps:
+            val = run.validate_and_keep_best(log)
+        if (tc.checkpoint_every and run.step % tc.checkpoint_every == 0) or run.step == tc.steps:
+            run.save(run.last_ckpt, {"loss": loss_value, **val})
         if on_step is not None:
-            on_step(step, tc.steps, {"loss": loss_value, "samples_per_s": rate, **val})
+            on_step(run.step, tc.steps, {"loss": loss_value, "samples_per_s": rate, **val})
     elapsed = time.perf_counter() - t0
-    checksums = distributed.gather_floats(info, distributed.param_checksum(model))
+    checksums = distributed.gather_floats(info, distributed.param_checksum(run.model))
     if info.is_main:
-        if step == int(payload["step"] if payload else 0) and not last_ckpt.exists():
-            save(last_ckpt, {})
+        if run.step == start_step and not run.last_ckpt.exists():
+            run.save(run.last_ckpt, {})
         summary = {
-            "step": step,
+            "step": run.step,
             "samples_per_s": rows_done / max(1e-9, elapsed),
             "world_size": info.world_size,
             "rank_checksums": checksums,
             **{f"val_{k}": v for k, v in val.items()},
         }
-        atomic_write(run_dir / "summary.json", json.dumps(summary, indent=1))
+        atomic_write(run.run_dir / "summary.json", json.dumps(summary, indent=1))
     return TrainResult(
-        run_dir=run_dir,
-        checkpoint=last_ckpt,
-        best_checkpoint=best_ckpt,
-        step=step,
+        run_dir=run.run_dir,
+        checkpoint=run.last_ckpt,
+        best_checkpoint=run.best_ckpt,
+        step=run.step,
         losses=losses,
         val_loss=val.get("loss"),
         val_param_mse=val.get("param_mse"),
         samples_per_s=rows_done / max(1e-9, elapsed),
         rank_checksums=checksums,
     )
+
+
+@dataclass
+class _Run:
+    """One training run's state: data, model and its normalisation, optimizer, step, best."""
+
+    config: TrainConfig
+    device: torch.device
+    info: Any
+    run_dir: Path
+    train_ds: Any
+    val_ds: Any
+    input_shape: tuple[int, ...]
+    model: Predictor
+    mean: torch.Tensor
+    std: torch.Tensor
+    step: int
+    optimizer: torch.optim.Optimizer
+    step_module: nn.Module
+    best: float = float("inf")
+    best_ckpt: Path | None = None
+
+    def __post_init__(self) -> None:
+        # The normalisation on the training device, for every step and validation.
+        self.mean_d, self.std_d = self.mean.to(self.device), self.std.to(self.device)
+
+    @classmethod
+    def start(cls, config: TrainConfig, cleanup: contextlib.ExitStack) -> _Run:
+        """Open the data, build or resume the model, and set up the optimizer (and DDP)."""
+        tc = config.train
+        if config.data is None or config.out is None:
+            raise ConfigError("training needs a dataset (--data DIR) and a run folder (--out DIR)")
+        device = _device(tc.device)
+        info = distributed.setup(device)
+        cleanup.callback(distributed.teardown, info)
+        if info.enabled and device.type == "cuda":
+            device = torch.device("cuda", info.local_rank)
+            torch.cuda.set_device(device)
+        run_dir = Path(config.out)
+        train_ds = _open_split(Path(config.data), "train")
+        if info.is_main:
+            ensure_writable_dir(run_dir)  # before any training that could not be saved
+        val_ds = open_dataset(config.data, "val") if "val" in train_ds.manifest.splits else None
+        if val_ds is not None and len(val_ds) == 0:
+            val_ds = None
+        input_shape = _input_shape(train_ds)
+        torch.manual_seed(tc.seed)
+        if config.resume is not None:
+            model, mean, std, step, train_state = _resume(config, train_ds.spec)
+        else:
+            model_cls = model_class(config.model)
+            spec_args = model_cls.spec_args(train_ds.spec, input_shape)
+            model = model_cls.build(**{**spec_args, **config.model_args})
+            mean, std = feature_stats(train_ds, rows=tc.stats_rows, kind=tc.normalization)
+            step, train_state = 0, None
+        model.to(device).train()
+        step_module: nn.Module = _LossModule(model)
+        if tc.compile:
+            step_module = torch.compile(step_module)
+        if info.enabled:
+            step_module = nn.parallel.DistributedDataParallel(step_module)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+        best_ckpt = run_dir / "best.pt" if (run_dir / "best.pt").exists() else None
+        run = cls(
+            config, device, info, run_dir, train_ds, val_ds, input_shape, model,
+            mean, std, step, optimizer, step_module, best_ckpt=best_ckpt,
+        )  # fmt: skip
+        if train_state is not None:
+            run.restore(train_state)
+        return run
+
+    @property
+    def last_ckpt(self) -> Path:
+        return self.run_dir / "last.pt"
+
+    def restore(self, ts: Any) -> None:
+        """Optimizer, best validation loss and RNG states from a checkpoint's ``train_state``."""
+        try:
+            self.optimizer.load_state_dict(ts["optimizer"])
+            self.best = float(ts.get("best", self.best))
+            torch.set_rng_state(ts["rng_torch"])
+            if self.device.type == "cuda" and "rng_cuda" in ts:
+                torch.cuda.set_rng_state(ts["rng_cuda"], self.device)
+        except Exception as exc:  # no or a mistyped training state
+            raise CheckpointError(
+                f"cannot resume from {str(self.config.resume)!r}: its training state is missing "
+                f"or malformed ({type(exc).__name__}); resume from a `last.pt` written by `a2d train`"
+            ) from None
+
+    def open_log(self, cleanup: contextlib.ExitStack) -> MetricsLog:
+        """Write ``config.json`` and open the metrics log, with a column per metric the model's
+        loss reports (probed once on zeros)."""
+        atomic_write(self.run_dir / "config.json", json.dumps(to_dict(self.config), indent=1))
+        probe = self.model.loss(
+            {
+                "features": torch.zeros(2, *self.input_shape, device=self.device),
+                "params": torch.zeros(2, self.train_ds.spec.width, device=self.device),
+            },
+            generator=torch.Generator().manual_seed(0),
+        )
+        log = MetricsLog(self.run_dir, extra=tuple(probe.metrics), start_step=self.step)
+        cleanup.callback(log.close)
+        return log
+
+    def train_step(self, batch: dict[str, torch.Tensor]) -> tuple[float, float]:
+        """One optimizer step on this rank's slice of ``batch``: ``(learning rate, loss)``."""
+        tc, rank = self.config.train, self.info.rank
+        lr = learning_rate(
+            self.step, lr=tc.lr, min_lr=tc.min_lr, warmup_steps=tc.warmup_steps,
+            total_steps=tc.steps,
+        )  # fmt: skip
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        lo, hi = rank * tc.batch_size, (rank + 1) * tc.batch_size
+        features = (
+            batch["mel"][lo:hi].to(self.device, non_blocking=True) - self.mean_d
+        ) / self.std_d
+        params = batch["params"][lo:hi].to(self.device, non_blocking=True)
+        autocast = (
+            torch.autocast("cuda", dtype=torch.bfloat16)
+            if tc.amp and self.device.type == "cuda"
+            else contextlib.nullcontext()
+        )
+        with autocast:
+            loss = self.step_module(features, params)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if tc.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), tc.grad_clip)
+        self.optimizer.step()
+        self.step += 1
+        return lr, float(loss.detach())
+
+    def last_metrics(self) -> dict[str, float]:
+        """The metrics of the last loss the model computed (through DDP or compile wrappers)."""
+        module = self.step_module.module if self.info.enabled else self.step_module
+        last = getattr(module, "last", None) or getattr(
+            getattr(module, "_orig_mod", None), "last", None
+        )
+        return dict(last.metrics) if last is not None else {}
+
+    def validate_and_keep_best(self, log: MetricsLog) -> dict[str, float]:
+        """Validation metrics (empty without a val split), logged; a new best is saved."""
+        if self.val_ds is None:
+            return {}
+        tc = self.config.train
+        val = validate(
+            self.model, self.val_ds, self.mean_d, self.std_d,
+            rows=tc.val_rows, batch_size=tc.batch_size, sample_steps=tc.val_sample_steps,
+            seed=tc.seed + 1, device=self.device,
+        )  # fmt: skip
+        log.write({"step": self.step, "split": "val", **val})
+        if val["loss"] < self.best:
+            self.best = val["loss"]
+            self.best_ckpt = self.save(self.run_dir / "best.pt", val)
+        return val
+
+    def save(self, path: Path, metrics: dict[str, float]) -> Path:
+        state = {
+            "optimizer": self.optimizer.state_dict(),
+            "best": self.best,
+            "rng_torch": torch.get_rng_state(),
+        }
+        if self.device.type == "cuda":
+            state["rng_cuda"] = torch.cuda.get_rng_state(self.device)
+        manifest = self.train_ds.manifest.data
+        payload = make_payload(
+            model=self.model, spec=self.train_ds.spec, render_settings=manifest.get("render", {}),
+            mel_settings=manifest.get("mel", {}), mean=self.mean, std=self.std,
+            config=to_dict(self.config), step=self.step, metrics=metrics, train_state=state,
+        )  # fmt: skip
+        return save_checkpoint(path, payload)
+
+
+def _resume(
+    config: TrainConfig, spec: ParamSpec
+) -> tuple[Predictor, torch.Tensor, torch.Tensor, int, Any]:
+    """The model (rebuilt by :func:`load_checkpoint`), normalisation, step and training state of
+    ``config.resume``, after checking it was trained on ``spec`` with ``config.model``."""
+    ck = load_checkpoint(config.resume)
+    if not ck.spec.same_as(spec):
+        raise CheckpointError(
+            f"cannot resume: checkpoint {str(config.resume)!r} was trained on spec "
+            f"{ck.spec.name!r} ({ck.spec.fingerprint}) but {str(config.data)!r} holds spec "
+            f"{spec.name!r} ({spec.fingerprint}); resume on the same dataset"
+        )
+    if ck.model_name != config.model:
+        raise CheckpointError(
+            f"cannot resume: checkpoint {str(config.resume)!r} holds model "
+            f"{ck.model_name!r}, not {config.model!r}; pass --model {ck.model_name}"
+        )
+    return ck.model, ck.mean, ck.std, ck.step, ck.payload.get("train_state")
