@@ -4,7 +4,7 @@ baseline), on the same rows in the same run.
 
 One row is what ``a2d evaluate`` does per held-out row and method: render K = 16 proposals and the
 K = 1 proposal of a deterministic model, pick the best by MSS, and compute every audio metric of the
-picks (:func:`a2d.pipelines.evaluate.score_row`). Workers are started before timing: an evaluation starts
+picks (:func:`a2d.pipelines.evaluate_rows.score_row`). Workers are started before timing: an evaluation starts
 them once and keeps them for every row.
 
 Run: ``pytest benchmarks/bench_evaluate.py --benchmark-only``. Under ``--benchmark-disable`` (CI)
@@ -21,7 +21,7 @@ import numpy as np
 
 from a2d.contracts.plugins import get_spec
 from a2d.contracts.synth import RenderSettings
-from a2d.pipelines.evaluate import score_row
+from a2d.pipelines.evaluate_rows import score_row
 from a2d.runtime.synth_pool import SynthPool, result
 
 

@@ -157,7 +157,7 @@ def test_worker_processes_give_the_same_table(
 
 
 def test_one_scan_for_many_queries_finds_the_same_neighbours(tiny_vital_dataset):
-    from a2d.pipelines.evaluate import nearest_neighbours, nearest_proposer
+    from a2d.pipelines.proposers import nearest_neighbours, nearest_proposer
     from a2d.storage.dataset import open_dataset
 
     train, test = (
@@ -168,7 +168,7 @@ def test_one_scan_for_many_queries_finds_the_same_neighbours(tiny_vital_dataset)
     rows, params = nearest_neighbours(mels, train, k=3, chunk=7)  # chunks cut across shards
     # brute force over the whole split in memory
     whole = train.read(0, len(train), fields=("mel", "params"))
-    from a2d.pipelines.evaluate import _pool
+    from a2d.pipelines.proposers import _pool
 
     d = ((_pool(mels)[:, None] - _pool(whole["mel"])[None]) ** 2).sum(-1)
     np.testing.assert_array_equal(rows, np.argsort(d, axis=1, kind="stable")[:, :3])

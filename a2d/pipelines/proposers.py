@@ -1,0 +1,144 @@
+"""What ``a2d evaluate`` compares: the methods that propose ``K`` encoded parameter vectors for a
+row (a checkpoint's model, the nearest training rows, random patches), and the nearest-neighbour
+scan behind the baseline."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from a2d.contracts.errors import DatasetError
+from a2d.contracts.spec import ParamSpec
+
+#: Time-pooling factor of the log-mels compared by the nearest-neighbour baseline.
+NN_POOL = 4
+#: Evaluated rows whose neighbours one streamed scan of the train split finds.
+NN_QUERY_BLOCK = 512
+
+
+@dataclass
+class Proposer:
+    """One method: a name and a function ``(row indices (B,), mels (B, C, M, F)) -> (B, K, width)``
+    of encoded vectors; the result may depend only on the rows and the method's seed."""
+
+    name: str
+    propose: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    stochastic: bool = True
+
+
+def model_proposer(
+    path: str | Path, spec: ParamSpec, k: int, seed: int, label: str | None = None
+) -> Proposer:
+    """Proposals from a checkpoint trained on exactly ``spec`` (else CheckpointError). Sampling
+    noise is seeded by ``(seed, first row)`` of each call, so a batch's proposals do not depend on
+    which batches ran before it."""
+    import torch
+
+    from a2d.storage.checkpoint import load_checkpoint
+
+    ck = load_checkpoint(path, spec=spec)
+    stochastic = ck.model.stochastic
+
+    def propose(rows: np.ndarray, mels: np.ndarray) -> np.ndarray:
+        kwargs: dict[str, Any] = {}
+        if stochastic:
+            state = np.random.SeedSequence([seed, int(rows[0])]).generate_state(1, np.uint64)
+            kwargs["generator"] = torch.Generator().manual_seed(int(state[0]) >> 1)
+        out = ck.predict(torch.from_numpy(mels), n_candidates=k if stochastic else 1, **kwargs)
+        return out.detach().cpu().numpy().astype(np.float64)
+
+    return Proposer(label or ck.model_name, propose, stochastic)
+
+
+def random_proposer(spec: ParamSpec, k: int, seed: int) -> Proposer:
+    """``k`` patches drawn from the spec; row ``r`` draws from ``default_rng([seed, 7, r])``."""
+
+    def propose(rows: np.ndarray, mels: np.ndarray) -> np.ndarray:
+        out = []
+        for r in rows:
+            rng = np.random.default_rng([seed, 7, int(r)])
+            out.append(spec.encode_many([spec.sample(rng) for _ in range(k)]))
+        return np.stack(out).astype(np.float64)
+
+    return Proposer("random", propose)
+
+
+def _pool(mels: np.ndarray) -> np.ndarray:
+    """``(B, C, M, F)`` -> ``(B, C * M * (F // NN_POOL))`` time-averaged features."""
+    b, c, m, f = mels.shape
+    f4 = f // NN_POOL * NN_POOL
+    return mels[..., :f4].reshape(b, c, m, -1, NN_POOL).mean(-1).reshape(b, -1)
+
+
+def nearest_neighbours(
+    queries: np.ndarray, train: Any, k: int, chunk: int = 256
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` training rows nearest to each query in pooled log-mel L2, by one streamed scan of
+    ``train`` (a dataset with ``mel`` and ``params``); never holds more than ``chunk`` train rows.
+
+    :param queries: ``(Q, C, M, F)`` log-mels.
+    :returns: ``(Q, k)`` train row indices, nearest first (the last repeated when the train split
+        has fewer than ``k`` rows), and their ``(Q, k, width)`` encoded parameters.
+    """
+    import torch
+
+    q = torch.from_numpy(_pool(queries))
+    best_d = torch.full((len(q), 0), float("inf"), dtype=q.dtype)
+    best_i = torch.zeros((len(q), 0), dtype=torch.long)
+    best_p = torch.zeros((len(q), 0, train.spec.width), dtype=torch.float64)
+    for start in range(0, len(train), chunk):
+        block = train.read(start, min(start + chunk, len(train)), fields=("mel", "params"))
+        train.check_finite(block, start)
+        d = torch.cdist(q, torch.from_numpy(_pool(block["mel"])))
+        n, kept = d.shape[1], best_d.shape[1]
+        idx = torch.arange(start, start + n).expand(len(q), -1)
+        d, i = torch.cat([best_d, d], 1), torch.cat([best_i, idx], 1)
+        order = torch.argsort(d, dim=1, stable=True)[:, :k]
+        best_d, best_i = torch.gather(d, 1, order), torch.gather(i, 1, order)
+        # Parameters of the chosen rows only: from the kept set or from this chunk (no
+        # (Q, kept + n, width) tensor: that is hundreds of MB for wide specs).
+        chunk_p = torch.from_numpy(block["params"].astype(np.float64))
+        if kept:
+            width = chunk_p.shape[-1]
+            old = best_p.gather(1, order.clamp(max=kept - 1)[..., None].expand(-1, -1, width))
+            new = chunk_p[(order - kept).clamp(min=0)]
+            best_p = torch.where((order < kept)[..., None], old, new)
+        else:
+            best_p = chunk_p[order]
+    rows, params = best_i.numpy(), best_p.numpy()
+    if rows.shape[1] < k:
+        pad = k - rows.shape[1]
+        rows = np.concatenate([rows, np.repeat(rows[:, -1:], pad, axis=1)], axis=1)
+        params = np.concatenate([params, np.repeat(params[:, -1:], pad, axis=1)], axis=1)
+    return rows, params
+
+
+def nearest_proposer(train: Any, k: int, queries: Any = None, limit: int | None = None) -> Proposer:
+    """The ``k`` training rows nearest in pooled log-mel L2.
+
+    With ``queries`` (the evaluated dataset), one scan of ``train`` answers the next
+    :data:`NN_QUERY_BLOCK` rows of ``queries`` (up to ``limit``) at once, instead of one scan per
+    batch; without, each call scans for its own rows.
+    """
+    if len(train) == 0:
+        raise DatasetError("the train split is empty; the nearest-neighbour baseline needs it")
+    cache: dict[int, np.ndarray] = {}
+    end = len(queries) if queries is not None else 0
+    end = min(end, limit) if limit is not None else end
+
+    def propose(rows: np.ndarray, mels: np.ndarray) -> np.ndarray:
+        if queries is None or int(rows[-1]) >= end:
+            return nearest_neighbours(mels, train, k)[1]
+        if int(rows[0]) not in cache:
+            cache.clear()
+            a = int(rows[0])
+            b = min(end, a + max(NN_QUERY_BLOCK, len(rows)))
+            _, params = nearest_neighbours(queries.read(a, b, fields=("mel",))["mel"], train, k)
+            cache.update({a + j: p for j, p in enumerate(params)})
+        return np.stack([cache[int(r)] for r in rows])
+
+    return Proposer("nearest", propose)
