@@ -17,8 +17,8 @@ from a2d.kernels.audio import load_sound, match_loudness
 from a2d.kernels.loudness import integrated_loudness
 from a2d.kernels.metrics import mss
 from a2d.pipelines.demo import write_demo
+from a2d.pipelines.html import bar_chart_png, png_bytes, spectrogram_png
 from a2d.pipelines.predict import predict
-from a2d.pipelines.report import bar_chart_png, png_bytes, spectrogram_png
 
 
 def decode_png(data: bytes) -> np.ndarray:
@@ -103,7 +103,8 @@ def test_predict_writes_preset_params_render_and_report(flow_result, tiny_flow_c
 def test_predict_tells_a_producer_what_to_load_and_play(flow_result):
     from a2d.pipelines.calibration import describe
     from a2d_vital.backend import control_ranges
-    from a2d_vital.preset import PRESET_VERSION, compatibility_problems, read_preset, render_preset
+    from a2d_vital.playback import render_preset
+    from a2d_vital.preset import PRESET_VERSION, compatibility_problems, read_preset
 
     (res,) = flow_result[0].results
     doc = json.loads(res.params_json.read_text())
