@@ -172,3 +172,34 @@ def test_model_registration_does_not_import_torch() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_model_that_breaks_the_contract_is_refused_with_one_line() -> None:
+    """The training loop calls ``loss(batch, generator=gen)``: a model written without it is
+    refused when built, naming what is missing, not a TypeError at its first validation."""
+    import torch
+
+    from a2d.contracts.errors import RegistryError
+    from a2d.contracts.model import LossOutput, Predictor, contract_problems
+
+    class OldStyle(Predictor):
+        name = "old_style"
+
+        def __init__(self, width: int, input_shape: list[int]) -> None:
+            super().__init__()
+            self.head = torch.nn.Linear(1, width)
+
+        def loss(self, batch):  # no generator
+            return LossOutput(self.head.weight.sum())
+
+        def predict(self, features, *, n_candidates=1):  # no generator
+            return torch.zeros(len(features), n_candidates, self.head.out_features)
+
+    assert contract_problems(OldStyle) == [
+        "loss() takes no generator= keyword",
+        "predict() takes no generator= keyword",
+    ]
+    with pytest.raises(RegistryError, match=r"model 'old_style' .* breaks the model contract"):
+        OldStyle.build(width=3, input_shape=[2, 8, 4])
+    for name in ("flow", "feedforward"):
+        assert contract_problems(model_class(name)) == []
