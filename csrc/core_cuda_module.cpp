@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "a2d/mel_binding.h"
 #include "cuda/mel_cuda.h"
 
 namespace py = pybind11;
@@ -25,28 +26,8 @@ void mel_spectrogram(std::uintptr_t audio, int64_t signals, int64_t length, std:
                      bool center, const std::string& pad_mode, bool magnitude, bool to_db,
                      py::object ref, float amin, py::object top_db, std::uintptr_t peak,
                      std::uintptr_t bad, std::uintptr_t stream) {
-  a2d::MelParams p{};
-  p.n_fft = n_fft;
-  p.hop = hop;
-  p.n_mels = n_mels;
-  p.n_bins = n_fft / 2 + 1;
-  p.length = length;
-  p.pad = center ? n_fft / 2 : 0;
-  if (pad_mode != "constant" && pad_mode != "reflect") {
-    throw py::value_error("pad_mode must be 'constant' or 'reflect', got '" + pad_mode + "'");
-  }
-  p.pad_mode = pad_mode == "reflect" ? a2d::PadMode::kReflect : a2d::PadMode::kConstant;
-  if (n_fft < 2 || hop < 1 || length + 2 * p.pad < n_fft) {
-    throw py::value_error("audio of " + std::to_string(length) + " samples is shorter than n_fft " +
-                          std::to_string(n_fft) + "; pass longer audio or use center=True");
-  }
-  p.frames = (length + 2 * p.pad - n_fft) / hop + 1;
-  p.magnitude = magnitude ? 1 : 0;
-  p.to_db = to_db ? 1 : 0;
-  p.ref_is_max = ref.is_none() ? 1 : 0;
-  p.ref = ref.is_none() ? 0.0f : ref.cast<float>();
-  p.amin = amin;
-  p.top_db = top_db.is_none() ? -1.0f : top_db.cast<float>();
+  const a2d::MelParams p = a2d::mel_params(n_fft, hop, n_mels, length, center, pad_mode,
+                                           magnitude, to_db, ref, amin, top_db);
   const a2d::MelFilters filters{reinterpret_cast<const int32_t*>(start),
                                 reinterpret_cast<const int32_t*>(len),
                                 reinterpret_cast<const int32_t*>(offset),

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "a2d/loudness.h"
+#include "a2d/mel_binding.h"
 #include "a2d/mel_cpu.h"
 #include "a2d/ode.h"
 #include "a2d/parallel.h"
@@ -80,22 +81,9 @@ void mel_spectrogram(const py::array& audio, py::array& out, const py::array& wi
   checked<int32_t>(offset, "filter offsets", 1);
   checked<float>(weights, "filter weights", 1);
   if (!out.writeable()) throw py::value_error("out must be writeable");
-  a2d::MelParams p{};
-  p.n_fft = static_cast<int>(window.shape(0));
-  p.hop = hop;
-  p.n_mels = static_cast<int>(start.shape(0));
-  p.n_bins = p.n_fft / 2 + 1;
-  p.length = audio.shape(1);
-  p.pad = center ? p.n_fft / 2 : 0;
-  if (pad_mode != "constant" && pad_mode != "reflect") {
-    throw py::value_error("pad_mode must be 'constant' or 'reflect', got '" + pad_mode + "'");
-  }
-  p.pad_mode = pad_mode == "reflect" ? a2d::PadMode::kReflect : a2d::PadMode::kConstant;
-  p.frames = (p.length + 2 * p.pad - p.n_fft) / p.hop + 1;
-  if (p.n_fft < 2 || hop < 1 || p.length + 2 * p.pad < p.n_fft) {
-    throw py::value_error("audio of " + std::to_string(p.length) + " samples is shorter than n_fft " +
-                          std::to_string(p.n_fft) + "; pass longer audio or use center=True");
-  }
+  const a2d::MelParams p =
+      a2d::mel_params(static_cast<int>(window.shape(0)), hop, static_cast<int>(start.shape(0)),
+                      audio.shape(1), center, pad_mode, magnitude, to_db, ref, amin, top_db);
   if (out.shape(0) != audio.shape(0) || out.shape(1) != p.n_mels || out.shape(2) != p.frames) {
     throw py::value_error("out must have shape (signals, n_mels, frames) = (" +
                           std::to_string(audio.shape(0)) + ", " + std::to_string(p.n_mels) + ", " +
@@ -112,12 +100,6 @@ void mel_spectrogram(const py::array& audio, py::array& out, const py::array& wi
       throw py::value_error("mel filter " + std::to_string(b) + " is out of range of the FFT bins");
     }
   }
-  p.magnitude = magnitude ? 1 : 0;
-  p.to_db = to_db ? 1 : 0;
-  p.ref_is_max = ref.is_none() ? 1 : 0;
-  p.ref = ref.is_none() ? 0.0f : ref.cast<float>();
-  p.amin = amin;
-  p.top_db = top_db.is_none() ? -1.0f : top_db.cast<float>();
   const a2d::MelFilters filters{s, l, o, static_cast<const float*>(weights.data())};
   check_lanes(lanes);
   bool finite = true;

@@ -84,11 +84,7 @@ __global__ void finish_kernel(MelParams p, float* __restrict__ out, const float*
   const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (i >= total) return;
   const int64_t sig = i / (static_cast<int64_t>(p.n_mels) * p.frames);
-  const float f = db_factor(p);
-  const float ref_db = p.ref_is_max ? peak[sig] : f * log10f(p.ref > p.amin ? p.ref : p.amin);
-  const float floor = p.top_db >= 0.0f ? peak[sig] - ref_db - p.top_db : -INFINITY;
-  const float v = out[i] - ref_db;
-  out[i] = v < floor ? floor : v;
+  out[i] = finish_db_value(out[i], db_finish(p, peak[sig]));
 }
 
 }  // namespace

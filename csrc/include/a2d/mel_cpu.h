@@ -284,15 +284,10 @@ inline BlockStats mel_block16(const MelParams& p, const MelPlan& mp, const float
 }
 #endif
 
-// dB relative to the reference and the top_db floor, in place over one signal's output; values
-// are already factor * log10(max(amin, s)).
+// The dB finish (a2d/mel_math.h) in place over one signal's output.
 inline void finish_db(const MelParams& p, float peak, float* s, int64_t count) {
-  const float ref_db = p.ref_is_max ? peak : db_factor(p) * std::log10(std::max(p.ref, p.amin));
-  const float floor = p.top_db >= 0.0f ? peak - ref_db - p.top_db : -INFINITY;
-  for (int64_t i = 0; i < count; ++i) {
-    const float v = s[i] - ref_db;
-    s[i] = v < floor ? floor : v;
-  }
+  const DbFinish d = db_finish(p, peak);
+  for (int64_t i = 0; i < count; ++i) s[i] = finish_db_value(s[i], d);
 }
 
 // Every block of L frames of every signal; block(...) is mel_block8/16. Threads take units of

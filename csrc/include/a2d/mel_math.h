@@ -1,5 +1,6 @@
 // Log-mel pieces shared by the CPU and CUDA front-ends: padding indices, the settings record, the
-// sparse filterbank layout and the dB factor. Per element; the drivers decide the order.
+// sparse filterbank layout, the dB factor and the dB finish. Per element; the drivers decide the
+// order.
 #pragma once
 
 #include <cmath>
@@ -52,5 +53,23 @@ struct MelFilters {
 
 // dB scale factor: 10 for power spectrograms, 20 for magnitude spectrograms.
 A2D_HD float db_factor(const MelParams& p) { return p.magnitude ? 20.0f : 10.0f; }
+
+// The last step of to_db for one signal whose values are already factor * log10(max(amin, s)) and
+// whose largest value is `peak`: subtract the reference level (the peak, or `ref` in dB) and clip
+// at top_db below the peak.
+struct DbFinish {
+  float ref_db;
+  float floor;  // -inf: no clipping
+};
+
+A2D_HD DbFinish db_finish(const MelParams& p, float peak) {
+  const float ref_db = p.ref_is_max ? peak : db_factor(p) * log10f(p.ref > p.amin ? p.ref : p.amin);
+  return {ref_db, p.top_db >= 0.0f ? peak - ref_db - p.top_db : -INFINITY};
+}
+
+A2D_HD float finish_db_value(float value, const DbFinish& d) {
+  const float v = value - d.ref_db;
+  return v < d.floor ? d.floor : v;
+}
 
 }  // namespace a2d
