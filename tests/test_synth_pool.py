@@ -63,17 +63,38 @@ def test_a_dead_worker_is_one_clear_error() -> None:
         pool.map(die, [()])
 
 
-def test_a2d_num_threads_must_be_a_count(monkeypatch) -> None:
+def mel_of_render(backend, seed: int) -> tuple[str | None, np.ndarray, np.ndarray]:
     from a2d.kernels.mel import mel_spectrogram
 
-    audio = np.zeros((1, 4410), np.float32)
-    monkeypatch.setenv("A2D_NUM_THREADS", "1")
-    one = mel_spectrogram(audio, 22050)
+    audio = render_seeded(backend, seed)
+    mel = mel_spectrogram(audio, backend.settings.sample_rate)
+    return os.environ.get("A2D_NUM_THREADS"), audio, np.asarray(mel)
+
+
+def test_worker_threads_change_no_mel_of_a_real_render(monkeypatch) -> None:
+    """Pool workers run their native kernels on one thread; the caller on as many as it is told.
+    The log-mel of the same real Vital render is the same either way (and is a real spectrum, not
+    the dB floor of silence)."""
+    from a2d.kernels.mel import mel_spectrogram
+
+    seeds = [3, 4]
+    with SynthPool(get_spec("vital_simple"), SETTINGS, workers=2) as pool:
+        got = pool.map(mel_of_render, [(s,) for s in seeds])
+    assert [threads for threads, _, _ in got] == ["1", "1"]
+    for _, audio, mel in got:
+        assert float(np.sqrt(np.mean(audio**2))) > 1e-3, "render is silent: pick another seed"
+        assert float(mel.max() - mel.min()) > 30.0  # dB of spread: a spectrum, not a floor
+    for threads in ("2", "3", None):
+        if threads is None:
+            monkeypatch.delenv("A2D_NUM_THREADS", raising=False)
+        else:
+            monkeypatch.setenv("A2D_NUM_THREADS", threads)
+        for _, audio, mel in got:
+            here = np.asarray(mel_spectrogram(audio, SETTINGS.sample_rate))
+            np.testing.assert_allclose(here, mel, atol=1e-4, err_msg=f"threads={threads}")
     monkeypatch.setenv("A2D_NUM_THREADS", "many")
     with pytest.raises(ConfigError, match="A2D_NUM_THREADS='many'.*integer >= 0"):
-        mel_spectrogram(audio, 22050)
-    monkeypatch.delenv("A2D_NUM_THREADS")
-    np.testing.assert_array_equal(mel_spectrogram(audio, 22050), one)
+        mel_spectrogram(got[0][1], SETTINGS.sample_rate)
 
 
 CALLER = """

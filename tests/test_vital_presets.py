@@ -11,6 +11,7 @@ from a2d.contracts.plugins import create_backend, get_spec
 from a2d.contracts.synth import RenderSettings
 from a2d.kernels.metrics import mss
 from a2d_vital.backend import VitalBackend, control_ranges, panel_text
+from a2d_vital.playback import render_preset
 from a2d_vital.preset import (
     LATEST_RELEASE,
     PRESET_VERSION,
@@ -18,7 +19,6 @@ from a2d_vital.preset import (
     compatibility_problems,
     opens_in,
     read_preset,
-    render_preset,
 )
 
 SETTINGS = RenderSettings(sample_rate=22050, duration=1.5)

@@ -15,7 +15,7 @@ batches ``(B, C, N)`` of float audio at ``sample_rate`` Hz (a ``(C, N)`` target 
 - :func:`rms_cosine`: cosine similarity of the frame RMS envelopes (per channel, concatenated).
   Higher is better; 1 for identical envelopes.
 
-All log-mels go through :func:`a2d.kernels.mel.mel_spectrogram` (librosa until that module exists).
+All log-mels go through :func:`a2d.kernels.mel.mel_spectrogram`.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from scipy.fft import dct
 from a2d.contracts.spec import Categorical, ParamSpec
 from a2d.kernels.dtw import dtw, l1_cost
 from a2d.kernels.features import MelSettings
+from a2d.kernels.mel import mel_spectrogram
 
 #: (window s, hop s, mels) of the three MSS resolutions.
 MSS_RESOLUTIONS: tuple[tuple[float, float, int], ...] = (
@@ -43,32 +44,9 @@ AUDIO_METRICS: dict[str, bool] = {"mss": False, "wmfcc": False, "sot": False, "r
 
 
 def log_mel(audio: np.ndarray, sample_rate: int, settings: MelSettings) -> np.ndarray:
-    """``(..., N)`` -> ``(..., n_mels, frames)`` float32 through :mod:`a2d.kernels.mel` (librosa fallback)."""
-    audio = np.ascontiguousarray(audio, dtype=np.float32)
-    try:
-        from a2d.kernels.mel import mel_spectrogram
-    except ImportError:
-        return _librosa_mel(audio, sample_rate, settings)
-    out = mel_spectrogram(audio, sample_rate, settings)
+    """``(..., N)`` -> ``(..., n_mels, frames)`` float32 through :mod:`a2d.kernels.mel`."""
+    out = mel_spectrogram(np.ascontiguousarray(audio, dtype=np.float32), sample_rate, settings)
     return np.asarray(out.cpu().numpy() if hasattr(out, "cpu") else out, dtype=np.float32)
-
-
-def _librosa_mel(audio: np.ndarray, sample_rate: int, s: MelSettings) -> np.ndarray:
-    import librosa
-
-    mel = librosa.feature.melspectrogram(
-        y=audio, sr=sample_rate, n_fft=s.n_fft, hop_length=s.hop_length, window=s.window,
-        center=s.center, pad_mode=s.pad_mode, power=s.power, n_mels=s.n_mels, fmin=s.fmin,
-        fmax=s.fmax, htk=s.htk, norm=s.norm,
-    )  # fmt: skip
-    if not s.to_db:
-        return mel.astype(np.float32)
-    ref = np.max(mel, axis=(-2, -1), keepdims=True) if s.ref == "max" else float(s.ref)
-    factor = 10.0 if s.power == 2.0 else 20.0
-    db = factor * (np.log10(np.maximum(mel, s.amin)) - np.log10(np.maximum(ref, s.amin)))
-    if s.top_db is not None:
-        db = np.maximum(db, db.max(axis=(-2, -1), keepdims=True) - s.top_db)
-    return db.astype(np.float32)
 
 
 def _db_mel_settings(sample_rate: int, window_s: float, hop_s: float, n_mels: int) -> MelSettings:

@@ -26,8 +26,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 #: The Vital release whose preset format a2d writes (see the module docstring).
 PRESET_VERSION = "1.0.8"
 #: The latest public Vital release; a file must open in it.
@@ -192,38 +190,3 @@ def _wavetable_problems(i: int, table: Mapping[str, Any]) -> list[str]:
 def read_preset(path: str | Path) -> dict[str, Any]:
     """The JSON object of a ``.vital`` file."""
     return json.loads(Path(path).read_text(encoding="utf-8"))
-
-
-def render_preset(
-    text: str, pitch: int, velocity: int, seconds_held: float, duration: float, sample_rate: int
-) -> np.ndarray:
-    """Play one note on a fresh ``vita.Synth`` with the preset ``text`` loaded, as
-    :meth:`~a2d_vital.backend.VitalBackend.render` plays a patch (drain, warm-up, drain, reload,
-    play: four notes; see the backend's docstring): ``(2, round(duration * sample_rate))``."""
-    import vita
-
-    from a2d_vital.backend import DRAIN_SECONDS, WARMUP_SECONDS, control_ranges
-
-    synth = vita.Synth()
-    synth.set_sample_rate(float(sample_rate))
-    controls = synth.get_controls()
-    releases = control_ranges(
-        synth, [n for n in controls if n.startswith("env_") and n.endswith("_release")]
-    )
-
-    def load() -> None:
-        if not synth.load_json(text):
-            raise ValueError("vita refused the preset")
-
-    def drain() -> None:
-        for name, (low, _) in releases.items():
-            controls[name].set(low)
-        synth.render(pitch, 0.0, 0.0, DRAIN_SECONDS)
-
-    load()
-    drain()
-    load()
-    synth.render(pitch, velocity / 127.0, 0.0, WARMUP_SECONDS)
-    drain()
-    load()
-    return synth.render(pitch, velocity / 127.0, seconds_held, duration)
