@@ -1,6 +1,7 @@
 """The package's layers (docs/design.md) hold: every a2d module sits in one layer, imports only its
 own layer and the ones below, and no modules import each other in a loop. Read from the installed
 source with ``ast``, every import counted (module level, inside functions, under TYPE_CHECKING).
+Modules and functions stay small enough to read: at most ~400 lines a module, ~80 a function.
 
 Also: the import paths from before the layers still work, silently for the public ones and with a
 DeprecationWarning naming the new path for the internal ones.
@@ -24,7 +25,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("a2d.storage",),
     ("a2d.runtime",),
     ("a2d.pipelines",),
-    ("a2d.cli",),
+    ("a2d.cli", "a2d.serve"),  # the faces: the command line (and the web app, a2d serve)
 )
 #: The package face and its helpers: importable from anywhere (they import no layer at load,
 #: except the face itself, which hands on ``hookimpl`` and ``A2DError``).
@@ -97,10 +98,10 @@ def test_every_module_has_a_layer(graph: dict[str, set[str]]) -> None:
         f"put these modules in a layer (a2d/<layer>/) and docs/design.md: {homeless}"
     )
     # The reader sees every kind of import: `from pkg import submodule`, and imports inside
-    # functions (predict imports the report lazily).
+    # functions (predict_output imports the report lazily).
     assert len(graph) > 60
     assert "a2d.kernels._native" in graph["a2d.kernels.mel"]
-    assert "a2d.pipelines.report" in graph["a2d.pipelines.predict"]
+    assert "a2d.pipelines.report" in graph["a2d.pipelines.predict_output"]
     assert "a2d.contracts.plugins" in graph["a2d.storage.checkpoint"]
 
 
@@ -239,3 +240,45 @@ def test_an_unknown_old_name_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
         _ = synth.no_such_name
     assert a2d.__version__
+
+
+#: Longest module (lines) and function (its own body: no signature, no nested functions).
+MODULE_LINES, FUNCTION_LINES = 400, 80
+
+
+def _own_lines(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    """Lines of a function's body, less its docstring and the functions defined in it (they are
+    measured on their own). The signature does not count: a CLI command's options are a table."""
+    body = node.body
+    if len(body) > 1 and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]
+    lines = node.end_lineno - body[0].lineno + 1
+    for stmt in body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            lines -= stmt.end_lineno - stmt.lineno + 1
+    return lines
+
+
+def test_modules_and_functions_stay_small() -> None:
+    too_long = []
+    for module, path in _sources("a2d").items():
+        text = path.read_text(encoding="utf-8")
+        if len(text.splitlines()) > MODULE_LINES:
+            too_long.append(f"{module}: {len(text.splitlines())} lines")
+        for node in ast.walk(ast.parse(text)):
+            is_function = isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            if is_function and _own_lines(node) > FUNCTION_LINES:
+                too_long.append(f"{module}.{node.name}: {_own_lines(node)} lines")
+    assert not too_long, "split these:\n" + "\n".join(too_long)
+
+
+def test_own_lines_leaves_out_the_signature_and_nested_functions() -> None:
+    code = (
+        "def outer(a,\n          b):\n"
+        '    """Doc."""\n'
+        "    x = 1\n"
+        "    def inner():\n        return 2\n"
+        "    return x\n"
+    )
+    outer = ast.parse(code).body[0]
+    assert _own_lines(outer) == 2
