@@ -229,7 +229,7 @@ def _one_sound(
     scores, audio = objective(own_note=True)(vectors)
     add(f"model_own_note_{len(vectors)}", len(vectors), audio[int(np.argmin(scores))], t0)
     if ctx.train is not None:
-        from a2d.pipelines.evaluate import nearest_neighbours
+        from a2d.pipelines.proposers import nearest_neighbours
 
         _, params = nearest_neighbours(mel[None].astype(np.float32), ctx.train, ctx.k)
         propose_and_refine("nearest", params[0])
