@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "evaluate",
     "quickstart",
     "devset",
+    "models",
 )
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}

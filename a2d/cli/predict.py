@@ -25,11 +25,16 @@ def register(app: typer.Typer) -> None:
             ),
         ],
         checkpoint: Annotated[
-            Path,
+            str | None,
             typer.Option(
-                "--checkpoint", "-c", metavar="FILE", help="The trained model checkpoint (.pt)."
+                "--checkpoint",
+                "-c",
+                metavar="FILE|NAME",
+                help="A trained model checkpoint (.pt), or the name of a shipped model (see "
+                "`a2d models`). Default: the shipped model of --synth (Vital's when not given).",
+                show_default=False,
             ),
-        ],
+        ] = None,
         out: Annotated[
             Path,
             typer.Option(
@@ -38,7 +43,7 @@ def register(app: typer.Typer) -> None:
                 metavar="DIR",
                 help="Folder for the results: one sub-folder per input.",
             ),
-        ],
+        ] = Path("presets"),
         candidates: Annotated[
             int,
             typer.Option(
@@ -55,15 +60,17 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 metavar="NAME",
                 help="Refuse a checkpoint that was not trained on this parameter spec "
-                "(e.g. vital_simple). Default: any.",
+                "(e.g. vital_simple); without --checkpoint, use the shipped model of this spec. "
+                "Default: any.",
             ),
         ] = None,
         synth: Annotated[
             str | None,
             typer.Option(
                 metavar="NAME",
-                help="Refuse a checkpoint that is not for this synth: vital or surge (a spec name "
-                "also works). Default: any.",
+                help="The synth to match with: vital, dexed or surge (a spec name also works). "
+                "Without --checkpoint: its shipped model; with one: refuse a checkpoint for "
+                "another synth. Default: the checkpoint's synth, else vital.",
             ),
         ] = None,
         seed: Annotated[
@@ -143,8 +150,9 @@ def register(app: typer.Typer) -> None:
 EXAMPLES = """Examples:
 
 \b
-  a2d predict my_sound.wav --checkpoint runs/flow/best.pt --out presets/
-  a2d predict sounds/ -c runs/flow/best.pt -o presets/ --candidates 32 --synth vital
+  a2d predict my_sound.wav
+  a2d predict my_sound.wav --synth dexed --out presets/
+  a2d predict sounds/ -c runs/flow/best.pt -o presets/ --candidates 32
 """
 
 #: Default ``--refine`` budget (renders per input).

@@ -1,4 +1,5 @@
-"""``a2d quickstart``: dataset, tiny model, demo sound, preset and report in one resumable command."""
+"""``a2d quickstart``: presets and reports for two demo sounds with the shipped model, in seconds;
+with ``--train``, dataset, tiny model, preset and report in one resumable command."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ EXAMPLES = """Examples:
 
 \b
   a2d quickstart
-  a2d quickstart --out /tmp/a2d-demo --steps 500
+  a2d quickstart --train
+  a2d quickstart --train --out /tmp/a2d-demo --steps 500
 """
 
 
@@ -35,28 +37,46 @@ def register(app: typer.Typer) -> None:
                 "--out", "-o", metavar="DIR", help="Folder for everything; re-running reuses it."
             ),
         ] = Path("a2d-quickstart"),
+        train: Annotated[
+            bool,
+            typer.Option(
+                "--train",
+                help="Generate a small dataset and train a tiny model of your own (a few minutes) "
+                "instead of using the shipped model.",
+            ),
+        ] = False,
         samples: Annotated[
             int | None,
-            typer.Option(min=16, metavar="N", help="Dataset rows. [default: 512]"),
+            typer.Option(min=16, metavar="N", help="With --train: dataset rows. [default: 512]"),
         ] = None,
         steps: Annotated[
-            int | None, typer.Option(min=1, metavar="N", help="Training steps. [default: 250]")
+            int | None,
+            typer.Option(min=1, metavar="N", help="With --train: training steps. [default: 250]"),
         ] = None,
         candidates: Annotated[
             int,
             typer.Option(
-                "--candidates", "-k", min=1, max=256, metavar="K", help="Candidates at prediction."
+                "--candidates",
+                "-k",
+                min=1,
+                max=256,
+                metavar="K",
+                help="With --train: candidates at prediction.",
             ),
         ] = 8,
     ) -> None:
-        """Generate a small Vital dataset, train a tiny flow model, and predict a preset for a demo
-        sound a2d synthesises itself; prints where the preset and report are."""
+        """Predict Vital presets for two demo sounds a2d synthesises itself, with the shipped
+        model (seconds); with --train, generate a small dataset and train a tiny model first.
+        Prints where the presets and reports are."""
         from dataclasses import replace
 
         from rich.console import Console
 
+        from a2d.contracts.errors import ConfigError
         from a2d.pipelines.quickstart import QuickstartConfig, quickstart
 
+        if not train and (samples is not None or steps is not None):
+            raise ConfigError("--samples and --steps size the training; add --train")
         err = Console(stderr=True)
         cfg = QuickstartConfig(candidates=candidates)
         if samples is not None:
@@ -72,16 +92,18 @@ def register(app: typer.Typer) -> None:
             result = quickstart(
                 out,
                 cfg,
+                train=train,
                 on_stage=lambda msg: progress.console.print(msg, highlight=False),
                 on_step=on_step,
             )
         if result.reused:
             err.print(f"reused the finished {' and '.join(result.reused)}", highlight=False)
-        p = result.prediction
-        typer.echo(f"demo sound: {_shown(result.demo)}")
-        typer.echo(f"checkpoint: {_shown(result.checkpoint)}")
-        typer.echo(f"preset:     {_shown(p.preset)}   (load it in Vital: see the report)")
-        typer.echo(f"MIDI note:  {_shown(p.midi)}" if p.midi else "MIDI note:  -")
-        typer.echo(f"parameters: {_shown(p.params_json)}")
-        typer.echo(f"render:     {_shown(p.audio)}")
-        typer.echo(f"report:     {_shown(p.report)}")
+        model = _shown(result.checkpoint) if train else result.checkpoint.stem + " (shipped)"
+        typer.echo(f"model:      {model}")
+        for p in result.predictions:
+            typer.echo(f"sound:      {_shown(p.sound)}")
+            typer.echo(f"  preset:     {_shown(p.preset)}   (load it in Vital: see the report)")
+            typer.echo(f"  MIDI note:  {_shown(p.midi)}" if p.midi else "  MIDI note:  -")
+            typer.echo(f"  parameters: {_shown(p.params_json)}")
+            typer.echo(f"  render:     {_shown(p.audio)}")
+            typer.echo(f"  report:     {_shown(p.report)}")

@@ -46,11 +46,19 @@ def demo_sound(
     return np.repeat(x[None].astype(np.float32), channels, axis=0)
 
 
-def write_demo(path: str | Path, sample_rate: int = 44100, duration: float = 4.0) -> Path:
-    """Write :func:`demo_sound` as a 24-bit wav; returns the path."""
+def write_demo(
+    path: str | Path, sample_rate: int = 44100, duration: float = 4.0, **kwargs: float
+) -> Path:
+    """Write :func:`demo_sound` as a 24-bit wav (``kwargs``: its ``pitch``, ``note_off``);
+    returns the path."""
     import soundfile as sf
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(path), demo_sound(sample_rate, duration).T, sample_rate, subtype="PCM_24")
+    audio = demo_sound(sample_rate, duration, **kwargs)  # type: ignore[arg-type]
+    sf.write(str(path), audio.T, sample_rate, subtype="PCM_24")
     return path
+
+
+#: The quickstart's second, short sound: a low pluck (A2, 110 Hz) of 1.5 s, released at 0.5 s.
+BASS = {"pitch": 45, "note_off": 0.5, "duration": 1.5}

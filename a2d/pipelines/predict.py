@@ -54,7 +54,9 @@ PHASES = ("load", "features", "sample", "render", "score", "write")
 class SoundMatcher:
     """A loaded checkpoint plus a live synth, reused across inputs.
 
-    :param checkpoint: path of the checkpoint.
+    :param checkpoint: path of a checkpoint, the name of a shipped model
+        (:mod:`a2d.storage.pretrained`), or ``None``: the shipped model of ``spec``, else of
+        ``synth`` (Vital when neither is given).
     :param spec: if given, the registered spec name the checkpoint must have been trained on.
     :param synth: if given, the synth the checkpoint must be for.
     :param candidates: K, candidates sampled per input (1 for deterministic models).
@@ -70,7 +72,7 @@ class SoundMatcher:
 
     def __init__(
         self,
-        checkpoint: str | Path,
+        checkpoint: str | Path | None,
         *,
         spec: str | None = None,
         synth: str | None = None,
@@ -84,6 +86,7 @@ class SoundMatcher:
         from a2d.contracts.plugins import create_backend
         from a2d.runtime.synth_pool import SynthPool
         from a2d.storage.checkpoint import load_checkpoint
+        from a2d.storage.pretrained import resolve_checkpoint
 
         if candidates < 1:
             raise ValueError(f"candidates must be >= 1, got {candidates}")
@@ -92,6 +95,7 @@ class SoundMatcher:
         if refine < 0:
             raise ValueError(f"refine must be >= 0 renders, got {refine}")
         self.refine_budget, self.analyse = refine, analyse
+        checkpoint = resolve_checkpoint(checkpoint, synth=synth, spec=spec)
         self.checkpoint = load_checkpoint(checkpoint)
         ck = self.checkpoint
         if synth is not None and synth != ck.synth:
@@ -221,7 +225,7 @@ def render_patches(backend: Any, patches: list[Patch]) -> list[np.ndarray]:
 
 def predict(
     sounds: Iterable[str | Path],
-    checkpoint: str | Path,
+    checkpoint: str | Path | None,
     out: str | Path,
     *,
     candidates: int = 1,

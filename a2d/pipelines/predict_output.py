@@ -167,6 +167,7 @@ def describe(
     return {
         "sound": str(sound.path),
         "checkpoint": str(ck.path),
+        "shipped_model": shipped_name(ck.path),
         "model": ck.model_name,
         "model_size": size,
         "model_steps": ck.step,
@@ -226,3 +227,11 @@ def write_banks(backend: Any, results: list[PredictResult], out: Path) -> None:
             out / f"bank-{k // size + 1:02d}",
             [r.out_dir.name for r in chunk],
         )
+
+
+def shipped_name(path: Path) -> str | None:
+    """The shipped model's name when ``path`` is one (:mod:`a2d.storage.pretrained`), else
+    ``None``."""
+    from a2d.storage.pretrained import MODELS_DIR
+
+    return path.stem if Path(path).resolve().parent == MODELS_DIR else None

@@ -1,15 +1,18 @@
-"""``a2d quickstart``: the whole path from nothing to a preset, in a few minutes on a laptop CPU.
+"""``a2d quickstart``: from nothing to presets in seconds, or to your own trained model in minutes.
 
-On the embedded default synth (Vital, spec ``vital_simple``): generate a small dataset, train a
-tiny flow model, synthesise a demo sound (:mod:`a2d.pipelines.demo`, made here in numpy), predict a preset
-for it and write the report. Every stage is resumable: a finished dataset is reused (``generate``
-resumes), a finished training run is reused (its ``last.pt`` already at the final step), and an
-interrupted run continues from its ``last.pt``.
+By default, on the embedded default synth (Vital): synthesise two demo sounds (:mod:`a2d.pipelines.demo`,
+made here in numpy: a 4 s saw pluck at A3 and a 1.5 s low pluck at A2), predict a preset for each
+with the shipped pretrained model (:mod:`a2d.storage.pretrained`) and write the reports.
 
-Clips are 2 s at 22.05 kHz with 64 mel bands (the reference's 4 s / 44.1 kHz / 128 bands would
-triple the time); ``a2d generate`` / ``a2d train`` use the full settings.
+With ``train=True`` it walks the whole research path instead: generate a small ``vital_simple``
+dataset, train a tiny flow model on it, and predict the demo sound with that model. Every stage is
+resumable: a finished dataset is reused (``generate`` resumes), a finished training run is reused
+(its ``last.pt`` already at the final step), and an interrupted run continues from its
+``last.pt``. Clips are 2 s at 22.05 kHz with 64 mel bands there (the reference's 4 s / 44.1 kHz /
+128 bands would triple the time); ``a2d generate`` / ``a2d train`` use the full settings.
 
-Layout of ``OUT``: ``data/`` (dataset), ``run/`` (checkpoints, logs), ``demo.wav``, ``prediction/``.
+Layout of ``OUT``: ``demo.wav``, ``bass.wav``, ``prediction/`` (one folder per sound); with
+training also ``data/`` (dataset) and ``run/`` (checkpoints, logs).
 """
 
 from __future__ import annotations
@@ -50,26 +53,68 @@ class QuickstartConfig:
 
 @dataclass
 class QuickstartResult:
+    """:param predictions: one result per demo sound (``prediction`` is the first's);
+    :param dataset: the generated dataset (``None`` without training)."""
+
     out: Path
-    dataset: Path
+    dataset: Path | None
     checkpoint: Path
     demo: Path
     prediction: Any  # a2d.pipelines.predict.PredictResult
     reused: list[str] = field(default_factory=list)
+    predictions: list[Any] = field(default_factory=list)
+
+
+#: Candidates and refinement renders per sound with the shipped model.
+SHIPPED_CANDIDATES = 16
+SHIPPED_REFINE = 32
 
 
 def quickstart(
     out: str | Path = "a2d-quickstart",
     config: QuickstartConfig | None = None,
     *,
+    train: bool = False,
     on_stage: Callable[[str], None] | None = None,
     on_step: Callable[[int, int, dict[str, float]], None] | None = None,
 ) -> QuickstartResult:
     """Run (or finish) the quickstart in ``out``; see the module docstring.
 
+    :param train: generate a dataset and train a tiny model (``config``) instead of using the
+        shipped model.
     :param on_stage: called with a one-line description when each stage starts.
     :param on_step: training progress ``(step, total, metrics)``.
     """
+    if not train:
+        return _with_shipped_model(Path(out), on_stage or (lambda _msg: None))
+    return _with_trained_model(Path(out), config or QuickstartConfig(), on_stage, on_step)
+
+
+def _with_shipped_model(out: Path, stage: Callable[[str], None]) -> QuickstartResult:
+    from a2d.pipelines.demo import BASS, write_demo
+    from a2d.pipelines.predict import predict
+    from a2d.storage.pretrained import resolve_checkpoint
+
+    model = resolve_checkpoint(None)
+    demo = write_demo(out / "demo.wav")
+    bass = write_demo(out / "bass.wav", **BASS)
+    stage(f"predicting presets for {demo.name} and {bass.name} with the shipped model {model.stem}")
+    result = predict(
+        [demo, bass], model, out / "prediction", candidates=SHIPPED_CANDIDATES,
+        refine=SHIPPED_REFINE,
+    )  # fmt: skip
+    if result.failures:
+        raise result_error(result.failures[0].error)
+    first = result.results[0]
+    return QuickstartResult(out, None, model, demo, first, [], list(result.results))
+
+
+def _with_trained_model(
+    out: Path,
+    cfg: QuickstartConfig,
+    on_stage: Callable[[str], None] | None,
+    on_step: Callable[[int, int, dict[str, float]], None] | None,
+) -> QuickstartResult:
     from a2d.contracts.errors import A2DError
     from a2d.pipelines.demo import write_demo
     from a2d.pipelines.generate import GenerateConfig, generate
@@ -78,8 +123,6 @@ def quickstart(
     from a2d.pipelines.train.config import resolve_config
     from a2d.storage.checkpoint import read_payload
 
-    cfg = config or QuickstartConfig()
-    out = Path(out)
     stage = on_stage or (lambda _msg: None)
     reused: list[str] = []
 
@@ -127,7 +170,7 @@ def quickstart(
     )
     if result.failures:
         raise result_error(result.failures[0].error)
-    return QuickstartResult(out, data, last, demo, result.results[0], reused)
+    return QuickstartResult(out, data, last, demo, result.results[0], reused, list(result.results))
 
 
 def _dataset_finished(data: Path, num_samples: int) -> bool:

@@ -224,7 +224,12 @@ def _settings_and_details(synth_name: str, described: dict[str, Any]) -> list[st
         table_html(["rank", "MSS (dB)", "in words"], cand_rows),
         '<h2>Details</h2><p class="muted">'
         f"sound {html.escape(described['sound'])} &middot; model {html.escape(described['model'])} "
-        f"({html.escape(str(described.get('model_size')))}, step {described.get('model_steps')}) "
+        + (
+            f"(shipped model {html.escape(str(shipped))}, "
+            if (shipped := described.get("shipped_model"))
+            else "("
+        )
+        + f"{html.escape(str(described.get('model_size')))}, step {described.get('model_steps')}) "
         f"&middot; spec {html.escape(described['spec'])} &middot; checkpoint "
         f"{html.escape(described['checkpoint'])}</p>",
         table_html(["phase", "seconds"], timing_rows),
