@@ -24,8 +24,7 @@ MEDIANS: dict[tuple[str, int], float] = {}
 
 @pytest.fixture(scope="module")
 def model():
-    from a2d.contracts.model import model_class
-    from a2d.contracts.plugins import get_spec
+    from a2d.contracts.plugins import get_spec, model_class
     from a2d.pipelines.train.config import resolve_config
 
     args = resolve_config(preset="small").models["flow"]
