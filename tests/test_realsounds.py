@@ -49,6 +49,8 @@ def test_predict_plays_the_detected_note_and_refines(tiny_flow_checkpoint, low_s
     assert all(c.patch.note.pitch == 52 for c in res.candidates)
     stages = doc["stages"]
     assert stages["refine_renders"] == 8
+    assert stages["refine_seconds"] > 0
+    assert stages["refine_renders_per_s"] == pytest.approx(8 / stages["refine_seconds"])
     assert stages["refine_mss_db"] <= stages["best_of_3_mss_db"] <= stages["model_k1_mss_db"]
     assert doc["score"]["mss_db"] == pytest.approx(stages["refine_mss_db"])
     assert set(doc["timings_s"]) >= {"analyse", "refine"}

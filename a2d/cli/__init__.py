@@ -66,6 +66,9 @@ def build_app() -> typer.Typer:
         ] = False,
     ) -> None:
         """Audio to DAW: predict real synthesizer settings from a sound."""
+        from a2d.runtime import threads as _threads
+
+        _threads.configure_command()  # before any command imports torch
 
     for name in COMMAND_MODULES:
         importlib.import_module(f"a2d.cli.{name}").register(app)
@@ -99,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``a2d`` script; returns the exit code."""
     args = sys.argv[1:] if argv is None else list(argv)
     try:
+        if args and args[0] in ("--version", "-V"):  # answered before the commands and plugins load
+            _version_callback(True)
         app = build_app()
         code = app(args=args, standalone_mode=False, prog_name="a2d")
         if isinstance(code, int):  # click returns typer.Exit(code) instead of raising it here

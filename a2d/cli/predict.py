@@ -102,6 +102,22 @@ def register(app: typer.Typer) -> None:
                 "same spectral distance); 0: no refinement.",
             ),
         ] = DEFAULT_REFINE,
+        steps: Annotated[
+            int | None,
+            typer.Option(
+                min=1,
+                metavar="N",
+                help="ODE steps of a flow model's sampler (default: the checkpoint's setting).",
+            ),
+        ] = None,
+        solver: Annotated[
+            str | None,
+            typer.Option(
+                metavar="NAME",
+                help="ODE solver of a flow model: euler, midpoint, heun or rk4 (default: the "
+                "checkpoint's setting).",
+            ),
+        ] = None,
     ) -> None:
         """Predict synth settings for each sound; write preset, parameters, render and report."""
         from rich.console import Console
@@ -128,7 +144,7 @@ def register(app: typer.Typer) -> None:
 
             summary = predict(
                 paths, checkpoint, out, candidates=candidates, spec=spec, synth=synth, seed=seed,
-                synth_options=options, on_done=done, refine=refine,
+                synth_options=options, on_done=done, refine=refine, steps=steps, solver=solver,
                 workers=default_workers(len(paths)) if workers is None else workers,
             )  # fmt: skip
         n_ok, n_bad = len(summary.results), len(summary.failures)

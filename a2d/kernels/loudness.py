@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
-from scipy import signal
 
 #: Absolute gate of BS.1770 (LUFS): blocks quieter than this never count.
 ABSOLUTE_GATE = -70.0
@@ -64,6 +63,8 @@ def k_weighting(rate: float) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
 @cache
 def k_weighting_max_gain(rate: float) -> float:
     """Upper bound of ``|H(f)|`` of the K-weighting cascade over all frequencies (linear)."""
+    from scipy import signal  # here: importing scipy.signal costs more than a command's start-up
+
     w = np.linspace(0, np.pi, 65537)
     h = np.ones_like(w, dtype=complex)
     for b, a in k_weighting(rate):
@@ -98,6 +99,8 @@ def _blocks(n: int, sample_rate: float) -> tuple[np.ndarray, np.ndarray]:
 
 def _block_energy_python(audio: np.ndarray, sample_rate: float) -> np.ndarray:
     """The reference: sums of squares of the K-weighted signal per block, ``(..., C, blocks)``."""
+    from scipy import signal
+
     x = audio.astype(np.float64, copy=False)
     for b, a in k_weighting(float(sample_rate)):
         x = signal.lfilter(b, a, x, axis=-1)

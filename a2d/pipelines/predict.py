@@ -31,6 +31,7 @@ from a2d.contracts.errors import (
     A2DError,
     AudioInputError,
     CheckpointError,
+    ConfigError,
     RenderError,
 )
 from a2d.contracts.spec import Patch
@@ -68,6 +69,9 @@ class SoundMatcher:
         0: none.
     :param analyse: find the input's note (:mod:`a2d.kernels.analysis`), render every candidate at it
         (moved by octaves into the spec's pitch range) and match against the input moved as much.
+    :param steps: ODE steps of a flow model's sampler (default: the checkpoint's).
+    :param solver: its ODE solver, ``euler``, ``midpoint``, ``heun`` or ``rk4`` (default: the
+        checkpoint's).
     """
 
     def __init__(
@@ -82,6 +86,8 @@ class SoundMatcher:
         workers: int = 0,
         refine: int = 0,
         analyse: bool = True,
+        steps: int | None = None,
+        solver: str | None = None,
     ) -> None:
         from a2d.contracts.plugins import create_backend
         from a2d.runtime.synth_pool import SynthPool
@@ -95,6 +101,13 @@ class SoundMatcher:
         if refine < 0:
             raise ValueError(f"refine must be >= 0 renders, got {refine}")
         self.refine_budget, self.analyse = refine, analyse
+        from a2d.kernels.ode import METHODS
+
+        if steps is not None and steps < 1:
+            raise ConfigError(f"--steps must be >= 1, got {steps}")
+        if solver is not None and solver not in METHODS:
+            raise ConfigError(f"--solver must be one of {', '.join(METHODS)}, got {solver!r}")
+        self.sampling = {k: v for k, v in (("steps", steps), ("method", solver)) if v is not None}
         checkpoint = resolve_checkpoint(checkpoint, synth=synth, spec=spec)
         self.checkpoint = load_checkpoint(checkpoint)
         ck = self.checkpoint
@@ -140,6 +153,7 @@ class SoundMatcher:
         kwargs: dict[str, Any] = {}
         if self.checkpoint.model.stochastic:
             kwargs["generator"] = torch.Generator().manual_seed(self.seed)
+            kwargs.update(self.sampling)  # ODE steps and solver, when set (else the model's)
         out = self.checkpoint.predict(
             torch.from_numpy(mel)[None], n_candidates=self.candidates, **kwargs
         )
@@ -236,6 +250,8 @@ def predict(
     workers: int = 0,
     refine: int = 0,
     analyse: bool = True,
+    steps: int | None = None,
+    solver: str | None = None,
     on_done: Callable[[Path, PredictResult | PredictFailure], None] | None = None,
 ) -> PredictSummary:
     """Predict a preset for every sound (files or folders); see the module docstring.
@@ -243,6 +259,7 @@ def predict(
     :param workers: synth worker processes rendering the candidates (0: render here).
     :param refine: renders spent refining the best candidates on the synth (0: none).
     :param analyse: render candidates at the input's analysed note (see :class:`SoundMatcher`).
+    :param steps: ODE steps, :param solver: ODE solver of a flow model (default: the checkpoint's).
     :param on_done: called after each input with its result or failure (progress display).
     """
     paths = find_sounds(sounds)
@@ -259,6 +276,8 @@ def predict(
         workers=workers,
         refine=refine,
         analyse=analyse,
+        steps=steps,
+        solver=solver,
     )
     with matcher:
         return _predict_all(matcher, paths, Path(out), on_done)

@@ -18,6 +18,7 @@ result is the same on every run (CMA-ES draws from its own seeded generator).
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -258,8 +259,8 @@ def refine_candidates(
     ``matcher.refine_budget`` renders on the matcher's synth (its worker pool when it has one).
 
     :param matcher: a :class:`a2d.pipelines.predict.SoundMatcher`. :param sound: the matched target.
-    :param ranked: scored candidates, best first. :param stages: gets ``refine_mss_db`` and
-        ``refine_renders``.
+    :param ranked: scored candidates, best first. :param stages: gets ``refine_mss_db``,
+        ``refine_renders``, ``refine_seconds`` and ``refine_renders_per_s``.
     :returns: the candidates, best first, with the refined patch first when it scores better
         (a copy of the best candidate's type carrying the refined values).
     """
@@ -272,12 +273,18 @@ def refine_candidates(
     top = [c for c in ranked if np.isfinite(c.mss)][:REFINE_STARTS]
     if not top:
         return ranked
+    started = time.perf_counter()
     res = refine(
         obj, np.stack([c.vector for c in top]), matcher.refine_budget, seed=matcher.seed,
         start_scores=[c.mss for c in top],
     )  # fmt: skip
+    seconds = time.perf_counter() - started
     stages["refine_mss_db"] = res.mss
     stages["refine_renders"] = res.renders
+    stages["refine_seconds"] = seconds
+    # What the budget buys: renders (each scored) per second of the whole refine stage, search
+    # overhead included; the synth's own render rate is the ceiling.
+    stages["refine_renders_per_s"] = res.renders / seconds if seconds > 0 else float("nan")
     if res.audio is None or not res.mss < ranked[0].mss:
         return ranked
     best = replace(

@@ -21,6 +21,7 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 from a2d.contracts.synth import SynthBackend
+from a2d.runtime.threads import configure_worker
 
 #: Seconds between checks of the parent's pid.
 POLL_SECONDS = 0.5
@@ -37,12 +38,12 @@ def start_worker(
 ) -> int:
     """Make this process a worker (call it first in a pool initializer): close its synth at exit,
     handle Ctrl-C with ``on_interrupt`` (default: ignore it, the caller stops the pool), cap the
-    native kernels at ``native_threads`` (0 leaves them alone) and watch the parent
+    native kernels and torch at ``native_threads`` (0 leaves them alone) and watch the parent
     (:func:`watch_parent` with ``busy``). Returns the parent's pid."""
     atexit.register(release_synth)
     signal.signal(signal.SIGINT, on_interrupt)
-    if native_threads > 0:
-        os.environ["A2D_NUM_THREADS"] = str(native_threads)
+    if native_threads > 0:  # torch too (a2d.runtime.threads)
+        configure_worker(native_threads)
     return watch_parent(busy)
 
 

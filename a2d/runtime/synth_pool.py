@@ -6,7 +6,8 @@ core. A :class:`SynthPool` runs picklable task functions ``fn(backend, *args)`` 
 processes, each holding its own backend, created once when the process starts and reused for every
 task. Workers are spawned (no torch or OpenMP state is forked) and start warming up as soon as the
 pool exists, so the caller can load a model or sample while they load their synths. Each worker's
-native kernels use one thread (``A2D_NUM_THREADS=1``): the processes are the parallelism.
+native kernels and torch use one thread (``a2d.runtime.process.start_worker``): the processes are the
+parallelism.
 
 ``workers=0`` runs the tasks in the calling process on one backend, with the same interface.
 """

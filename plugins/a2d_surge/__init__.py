@@ -9,10 +9,10 @@ from importlib.resources import as_file, files
 from typing import TYPE_CHECKING, Any
 
 import a2d
-from a2d.contracts.spec import ParamSpec, read_spec_csv
 
 if TYPE_CHECKING:
     from a2d.contracts.registry import Registry
+    from a2d.contracts.spec import ParamSpec
 
 _MODERN = {f"a_osc_{i}_type": "Modern" for i in (1, 2, 3)}
 
@@ -68,6 +68,8 @@ GROUPS_BY_PREFIX = (
 
 def load_surge_spec(name: str) -> ParamSpec:
     """Read ``surge_simple`` or ``surge_full`` from the packaged CSV."""
+    from a2d.contracts.spec import read_spec_csv  # here: `a2d --help` loads this plugin, not numpy
+
     resource = files("a2d_surge") / "specs" / f"{name}.csv"
     with as_file(resource) as path:
         names = [line.split(",", 1)[0] for line in path.read_text().splitlines()[1:]]
