@@ -252,14 +252,19 @@ REFINE_STARTS = 2
 
 
 def refine_candidates(
-    matcher: Any, sound: Any, ranked: list[Any], note: Note | None, stages: dict[str, Any]
+    matcher: Any,
+    sound: Any,
+    ranked: list[Any],
+    note: Note | None,
+    stages: dict[str, Any],
+    budget: int | None = None,
 ) -> list[Any]:
     """``a2d predict``'s refine stage: CMA-ES from the :data:`REFINE_STARTS` best candidates with
     ``matcher.refine_budget`` renders on the matcher's synth (its worker pool when it has one).
 
     :param matcher: a :class:`a2d.pipelines.predict.SoundMatcher`. :param sound: the matched target.
     :param ranked: scored candidates, best first. :param stages: gets ``refine_mss_db`` and
-        ``refine_renders``.
+        ``refine_renders``. :param budget: renders to spend (default ``matcher.refine_budget``).
     :returns: the candidates, best first, with the refined patch first when it scores better
         (a copy of the best candidate's type carrying the refined values).
     """
@@ -273,7 +278,8 @@ def refine_candidates(
     if not top:
         return ranked
     res = refine(
-        obj, np.stack([c.vector for c in top]), matcher.refine_budget, seed=matcher.seed,
+        obj, np.stack([c.vector for c in top]),
+        matcher.refine_budget if budget is None else budget, seed=matcher.seed,
         start_scores=[c.mss for c in top],
     )  # fmt: skip
     stages["refine_mss_db"] = res.mss
