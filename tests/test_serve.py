@@ -442,3 +442,183 @@ def test_the_fair_queue_takes_clients_in_turn():
     while (j := q.pop()) is not None:
         popped.append((j.client, j.n))
     assert popped == [("a", 1), ("b", 1), ("c", 1), ("a", 3), ("b", 2)]
+
+
+# -- the page, in headless Chromium ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    """The system's Chromium driven by Playwright (never a downloaded browser)."""
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        exe = None
+    if exe is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the page tests: install chromium and a2d[serve]")
+        pytest.skip("needs playwright (pip install 'a2d[serve]') and the chromium package")
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=240_000)  # jobs render on a shared CPU
+    with sync_playwright() as p:
+        args = ["--renderer-process-limit=2", "--autoplay-policy=no-user-gesture-required"]
+        b = p.chromium.launch(executable_path=exe, args=args)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def page(browser, server) -> Iterator:
+    """A fresh tab (its own session) on the server; fails the test if anything it loads comes
+    from elsewhere or the page logs an error."""
+    ctx = browser.new_context(viewport={"width": 1200, "height": 900}, accept_downloads=True)
+    tab = ctx.new_page()
+    tab.set_default_timeout(240_000)
+    tab.requested, tab.errors = [], []
+    tab.on("request", lambda r: tab.requested.append(r.url))
+    tab.on("pageerror", lambda e: tab.errors.append(str(e)))
+    tab.on("console", lambda m: m.type == "error" and tab.errors.append(m.text))
+    tab.goto(server.url + "/")
+    yield tab
+    ctx.close()
+    assert all(u.startswith(server.url + "/") for u in tab.requested), tab.requested
+    expected_4xx = [e for e in tab.errors if "status of 4" in e]  # refused uploads, by design
+    assert [e for e in tab.errors if e not in expected_4xx] == []
+
+
+def watch_status(page) -> None:
+    page.evaluate(
+        """() => { window.seen = [];
+        new MutationObserver(() => document.querySelectorAll('.job .state').forEach(
+            (p) => window.seen.includes(p.textContent) || window.seen.push(p.textContent)))
+          .observe(document.body, {subtree: true, childList: true, characterData: true}); }"""
+    )
+
+
+def test_page_upload_progress_play_download_and_reload(page, server, sounds, tmp_path):
+    from playwright.sync_api import expect
+
+    from a2d.metrics import mss
+    from a2d_vital.preset import render_preset
+
+    expect(page.get_by_label("Synth")).to_have_value("vital")
+    expect(page.get_by_label("Model")).to_have_value(server.model)
+    page.get_by_label("Drop sounds here, or choose files").set_input_files(sounds / "tone.wav")
+    watch_status(page)
+    page.get_by_role("button", name="Find the preset").click()
+    card = page.locator("article.job").first
+    expect(card).to_have_attribute("data-state", "done")
+    seen = page.evaluate("window.seen")
+    assert any(s.startswith("Step ") and "rendering 4 candidates" in s for s in seen), seen
+    assert any("refining" in s for s in seen) and seen[-1] == "Done"
+    job_id = card.get_attribute("data-job")
+    assert f"job={job_id}" in page.url
+    result = server.job(job_id)["result"]
+    play = result["note"]["play"]
+    expect(card.locator(".play")).to_have_text(f"{play[0].upper()}{play[1:]}.")
+    expect(card.locator(".score")).to_contain_text(result["score"]["in_words"])
+    expect(card.locator("section.candidate")).to_have_count(3)
+
+    # Play match #2 in the page's player.
+    player = card.locator("section.candidate[data-rank='2'] audio")
+    player.evaluate("a => a.play()")
+    page.wait_for_function("a => a.currentTime > 0.05 && !a.error", arg=player.element_handle())
+
+    # Download its preset; it loads in Vital's engine and plays the render the page played.
+    with page.expect_download() as info:
+        card.get_by_role("link", name="Download match #2's preset").click()
+    download = info.value
+    assert download.suggested_filename == "tone-cand2.vital"
+    text = Path(download.path()).read_text()
+    src = player.get_attribute("src")
+    played, rate = sf.read(__import__("io").BytesIO(page.request.get(server.url + src).body()))
+    note = result["note"]
+    loaded = render_preset(
+        text, note["pitch"], note["velocity"], note["end_s"] - note["start_s"], 1.0, rate
+    )
+    assert float(mss(loaded[None], played.T[None].astype(np.float32), rate)[0]) < 1e-3
+    with page.expect_download() as info:
+        card.get_by_role("link", name="Download the preset (tone.vital)").click()
+    assert info.value.suggested_filename == "tone.vital"
+    with page.expect_download() as info:
+        card.get_by_role("link", name="the MIDI note (tone.mid)").click()
+    assert Path(info.value.path()).read_bytes()[:4] == b"MThd"
+
+    # A reload shows the same result (the job id is in the URL).
+    page.reload()
+    card = page.locator(f"article.job[data-job='{job_id}']")
+    expect(card).to_have_attribute("data-state", "done")
+    expect(card.locator("section.candidate")).to_have_count(3)
+    page.screenshot(path=tmp_path / "page.png", full_page=True)
+
+
+def test_page_at_phone_width_is_usable_by_keyboard(browser, server, finished):
+    ctx = browser.new_context(viewport={"width": 390, "height": 844})
+    page = ctx.new_page()
+    try:
+        page.goto(f"{server.url}/?job={finished['id']}")
+        page.locator("article.job[data-state='done']").wait_for(timeout=60_000)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"the page scrolls sideways at phone width ({width} px)"
+        unlabeled = page.evaluate(
+            """() => [...document.querySelectorAll('input, select')]
+                 .filter((e) => !e.labels || !e.labels.length).map((e) => e.id)"""
+        )
+        assert unlabeled == []
+        assert page.evaluate("[...document.images].every((i) => i.alt.length > 20)")
+        assert page.evaluate(
+            "[...document.querySelectorAll('audio')].every((a) => a.getAttribute('aria-label'))"
+        )
+        order = []
+        for _ in range(6):
+            page.keyboard.press("Tab")
+            order.append(page.evaluate("document.activeElement.id || document.activeElement.text"))
+        assert order == ["Skip to the results", "API", "files", "synth", "model", "go"], order
+    finally:
+        ctx.close()
+
+
+def test_page_shows_the_cli_line_for_a_bad_file(page, sounds):
+    from playwright.sync_api import expect
+
+    page.get_by_label("Drop sounds here, or choose files").set_input_files(sounds / "not_audio.wav")
+    page.get_by_role("button", name="Find the preset").click()
+    alert = page.locator("article.job").first.get_by_role("alert")
+    expect(alert).to_contain_text("not_audio.wav: cannot decode (")
+    expect(alert).to_contain_text("the file is corrupt or not audio")
+
+
+def test_page_refuses_a_too_large_upload(page, tmp_path):
+    from playwright.sync_api import expect
+
+    big = tmp_path / "huge.wav"
+    sf.write(big, np.random.default_rng(0).uniform(-0.5, 0.5, (RATE * 4, 2)), RATE, "FLOAT")
+    assert big.stat().st_size > MAX_MB * 1024 * 1024
+    page.get_by_label("Drop sounds here, or choose files").set_input_files(big)
+    page.get_by_role("button", name="Find the preset").click()
+    expect(page.locator("article.job").first.get_by_role("alert")).to_have_text(
+        f"the upload is larger than the {MAX_MB} MB limit; cut the part you want to match"
+    )
+
+
+def test_page_runs_two_sounds_at_once(page, server, sounds):
+    from playwright.sync_api import expect
+
+    page.get_by_label("Drop sounds here, or choose files").set_input_files(
+        [sounds / "tone.wav", sounds / "low.wav"]
+    )
+    page.get_by_role("button", name="Find the preset").click()
+    cards = page.locator("article.job")
+    expect(cards).to_have_count(2)
+    for i in range(2):
+        expect(cards.nth(i)).to_have_attribute("data-state", "done")
+    presets = {
+        cards.nth(i).get_by_role("link", name="Download the preset").first.get_attribute("download")
+        for i in range(2)
+    }
+    assert presets == {"tone.vital", "low.vital"}
+    assert page.url.count("job=") == 2
