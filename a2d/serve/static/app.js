@@ -248,7 +248,9 @@ function showResult(card, job) {
   }
   parts.push(
     el("p", { class: "play" }, el("strong", { textContent: `${play}.` })),
-    r.pitch_plan ? el("p", { class: "muted", textContent: r.pitch_plan }) : null,
+    el("p", { class: "muted", textContent:
+      (r.pitch_plan ? `${r.pitch_plan}. ` : "") +
+      `a2d names middle C (MIDI 60) C4; Ableton Live and FL Studio call it C3, one octave lower.` }),
     el("p", { class: "score", textContent: `Best match: ${r.score.mss_db.toFixed(2)} dB MSS, ${r.score.in_words}.` }),
     el("ul", { class: "downloads", "aria-label": "Downloads" },
       el("li", {}, link(r.preset, `Download the preset (${r.preset})`)),
@@ -260,7 +262,7 @@ function showResult(card, job) {
     el("section", { class: "card", "aria-label": "Your sound" },
       el("h3", { textContent: "Your sound (as matched)" }),
       plot(id, r.axes, r.input.spectrogram, "your sound"),
-      el("audio", { controls: true, preload: "none", src: fileUrl(id, r.input.audio), "aria-label": "Play your sound" })),
+      el("audio", { controls: true, preload: "metadata", src: fileUrl(id, r.input.audio), "aria-label": "Play your sound" })),
   ];
   for (const c of r.candidates) {
     const title = `Match #${c.rank}`;
@@ -268,7 +270,7 @@ function showResult(card, job) {
       el("section", { class: "card candidate", "aria-label": title, "data-rank": c.rank },
         el("h3", { textContent: `${title}: ${c.mss_db.toFixed(2)} dB` }),
         plot(id, r.axes, c.spectrogram, title),
-        el("audio", { controls: true, preload: "none", src: fileUrl(id, c.render), "aria-label": `Play match #${c.rank}` }),
+        el("audio", { controls: true, preload: "metadata", src: fileUrl(id, c.render), "aria-label": `Play match #${c.rank}` }),
         el("p", { class: "muted", textContent: c.in_words }),
         link(c.preset, `Download match #${c.rank}'s preset`)),
     );
@@ -284,7 +286,10 @@ function showResult(card, job) {
     }
     more.disabled = false;
   };
-  card.body.replaceChildren(...parts.filter(Boolean), el("div", { class: "cards" }, cards), el("p", {}, more));
+  const scale = el("p", { class: "muted", textContent:
+    `Spectrograms: log-mel power, the matches loudness-matched to your sound as scored, on one ` +
+    `colour scale from ${Math.round(r.axes.db[0])} dB (dark blue) to ${Math.round(r.axes.db[1])} dB (yellow).` });
+  card.body.replaceChildren(...parts.filter(Boolean), scale, el("div", { class: "cards" }, cards), el("p", {}, more));
 }
 
 // -- the URL keeps the jobs, so a reload shows them again ------------------------------------
