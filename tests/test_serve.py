@@ -362,6 +362,53 @@ def test_cancelling_queued_and_running_jobs_removes_their_folders(server, sounds
     assert server.events(second["id"])[-1]["type"] == "cancelled"
 
 
+def children(pid: int) -> set[int]:
+    """Child processes started by any thread of ``pid`` (the job runner is not the main one)."""
+    return {
+        int(c) for task in Path(f"/proc/{pid}/task").iterdir()
+        for c in (task / "children").read_text().split()
+    }  # fmt: skip
+
+
+def test_a_job_whose_synth_worker_dies_fails_cleanly_and_the_next_one_runs(server, sounds, procs):
+    """A real fault: the synth worker process is killed while the job renders. The job fails
+    with predict's one line, its folder goes, and the next job gets a fresh pool."""
+    reply = server.upload((sounds / "tone.wav").read_bytes(), "doomed.wav", client="fault")
+    job_id = reply.json()["id"]
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=300)
+    conn.request("GET", f"/api/jobs/{job_id}/events")
+    stream = conn.getresponse()
+    events, killed = [], []
+    for raw in stream:
+        line = raw.decode()
+        if not line.startswith("data: "):
+            continue
+        events.append(json.loads(line[6:]))
+        if events[-1].get("phase") == "render" and not killed:
+            for pid in children(server.proc.pid):  # the pool's, not its resource tracker
+                if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+    conn.close()
+    assert killed, "no synth worker process to kill"
+    assert events[-1]["type"] == "failed", events[-1]
+    assert events[-1]["error"].startswith("a synth worker process died")
+    assert "--workers 0" in events[-1]["error"]  # predict's own line, fix included
+    assert server.job(job_id)["code"] == 4
+    assert not (server.jobs_dir / job_id).exists()
+    again = server.upload((sounds / "tone.wav").read_bytes(), "again.wav", client="fault")
+    assert server.events(again.json()["id"])[-1]["type"] == "done"
+
+
+def test_a_reconnecting_stream_resumes_after_the_last_event_it_saw(server, finished):
+    n = len(finished["events"])
+    reply = server.request(
+        "GET", f"/api/jobs/{finished['id']}/events", headers={"Last-Event-ID": str(n - 3)}
+    )
+    ids = [int(ln[4:]) for ln in reply.body.decode().splitlines() if ln.startswith("id: ")]
+    assert ids == [n - 2, n - 1]
+
+
 def test_refine_further_starts_from_the_shown_candidates(server, finished):
     reply = server.request("POST", f"/api/jobs/{finished['id']}/refine?client=refine")
     assert reply.status == 201, reply.body
