@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -409,6 +410,25 @@ def test_a_reconnecting_stream_resumes_after_the_last_event_it_saw(server, finis
     assert ids == [n - 2, n - 1]
 
 
+def test_one_client_cannot_queue_without_limit(server, sounds):
+    data, ids, refused = (sounds / "tone.wav").read_bytes(), [], None
+    for i in range(12):
+        reply = server.upload(data, f"t{i}.wav", client="greedy")
+        if reply.status != 201:
+            refused = (i, reply)
+            break
+        ids.append(reply.json()["id"])
+    for job_id in ids:
+        server.request("DELETE", f"/api/jobs/{job_id}")
+    assert refused is not None and refused[0] in (8, 9)  # 8 waiting (+ 1 running)
+    assert refused[1].status == 429
+    assert refused[1].json()["error"] == (
+        "8 jobs of this page are already waiting; wait for them to finish or cancel some"
+    )
+    assert all(server.events(i)[-1]["type"] == "cancelled" for i in ids)
+    assert not any((server.jobs_dir / i).exists() for i in ids)
+
+
 def test_refine_further_starts_from_the_shown_candidates(server, finished):
     reply = server.request("POST", f"/api/jobs/{finished['id']}/refine?client=refine")
     assert reply.status == 201, reply.body
@@ -669,3 +689,27 @@ def test_page_runs_two_sounds_at_once(page, server, sounds):
     }
     assert presets == {"tone.vital", "low.vital"}
     assert page.url.count("job=") == 2
+
+
+def test_page_takes_a_dropped_file_and_cancels_it(page, server, sounds):
+    import base64
+
+    from playwright.sync_api import expect
+
+    data = base64.b64encode((sounds / "tone.wav").read_bytes()).decode()
+    transfer = page.evaluate_handle(
+        """(b64) => { const dt = new DataTransfer();
+            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            dt.items.add(new File([bytes], "dropped.wav", {type: "audio/wav"})); return dt; }""",
+        data,
+    )
+    page.dispatch_event("#drop", "drop", {"dataTransfer": transfer})
+    card = page.locator("article.job").first
+    expect(card.get_by_role("heading")).to_contain_text("dropped.wav")
+    expect(card).to_have_attribute("data-job", re.compile("^[0-9a-f]{32}$"))
+    job_id = card.get_attribute("data-job")
+    card.get_by_role("button", name="Cancel").click()
+    expect(card).to_have_attribute("data-state", "cancelled")
+    expect(card.get_by_role("status")).to_have_text("Cancelled")
+    assert server.job(job_id)["state"] == "cancelled"
+    assert not (server.jobs_dir / job_id).exists()

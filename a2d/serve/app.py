@@ -146,7 +146,8 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
     @app.exception_handler(A2DError)
     async def a2d_error(request: Request, exc: A2DError) -> JSONResponse:
-        return error_response(HTTP_STATUS.get(exc.exit_code, 400), str(exc), exc.exit_code)
+        status = getattr(exc, "http_status", None) or HTTP_STATUS.get(exc.exit_code, 400)
+        return error_response(status, str(exc), exc.exit_code)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

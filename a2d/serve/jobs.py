@@ -55,9 +55,10 @@ class JobCancelled(Exception):
 
 
 class BusyError(A2DError):
-    """A client queued more jobs than the server accepts at once."""
+    """A client queued more jobs than the server accepts at once (HTTP 429)."""
 
     exit_code = ExitCode.USAGE
+    http_status = 429
 
 
 def is_job_id(text: str) -> bool:
