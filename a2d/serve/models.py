@@ -46,10 +46,13 @@ class ModelChoice:
 
 
 def shipped_checkpoints() -> list[Path]:
-    """Checkpoints shipped in the package, default first. None ship yet; the pretrained-model
-    work (issue 16) lists its files here, and the page then offers them before any
-    ``--checkpoint``."""
-    return []
+    """Checkpoints shipped in the package (:mod:`a2d.pretrained`, issue 16), each synth's default
+    first; none in a build without that module."""
+    try:
+        from a2d.pretrained import shipped_models
+    except ImportError:
+        return []
+    return [m.path for m in sorted(shipped_models(), key=lambda m: not m.default)]
 
 
 def expand_checkpoints(paths: Iterable[str | Path]) -> list[Path]:
