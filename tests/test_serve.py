@@ -140,7 +140,9 @@ def server(tiny_flow_checkpoint, tmp_path_factory) -> Iterator[Server]:
                     log.seek(0)
                     pytest.fail(f"a2d serve did not start:\n{log.read()}")
                 time.sleep(0.3)
-        yield Server(port, jobs_dir, options["models"][0]["id"], proc)
+        # The tiny model (shipped models, when the package has them, come first).
+        (ours,) = [m for m in options["models"] if m["path"] == str(tiny_flow_checkpoint)]
+        yield Server(port, jobs_dir, ours["id"], proc)
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -184,11 +186,13 @@ def finished(server, sounds) -> dict:
 
 def test_options_offer_the_checkpoint_for_its_synth(server, tiny_flow_checkpoint):
     opts = server.request("GET", "/api/options").json()
-    (model,) = opts["models"]
+    (model,) = [m for m in opts["models"] if m["id"] == server.model]
     assert model["synth"] == "vital" and model["spec"] == "vital_simple"
     assert model["path"] == str(tiny_flow_checkpoint) and model["steps"] == 6
     vital = next(s for s in opts["synths"] if s["name"] == "vital")
-    assert vital["available"] and vital["models"] == 1
+    assert vital["available"] and vital["models"] == sum(
+        m["synth"] == "vital" for m in opts["models"]
+    )
     assert opts["synths"][0]["name"] == "vital"  # synths with models first
     assert opts["limits"] == {"max_upload_mb": MAX_MB, "max_seconds": MAX_SECONDS, "max_queued": 8}
 
@@ -573,7 +577,7 @@ def test_page_upload_progress_play_download_and_reload(page, server, sounds, tmp
     from a2d_vital.preset import render_preset
 
     expect(page.get_by_label("Synth")).to_have_value("vital")
-    expect(page.get_by_label("Model")).to_have_value(server.model)
+    page.get_by_label("Model").select_option(server.model)
     page.get_by_label("Drop sounds here, or choose files").set_input_files(sounds / "tone.wav")
     watch_status(page)
     page.get_by_role("button", name="Find the preset").click()
