@@ -554,6 +554,7 @@ def page(browser, server) -> Iterator:
     tab.on("pageerror", lambda e: tab.errors.append(str(e)))
     tab.on("console", lambda m: m.type == "error" and tab.errors.append(m.text))
     tab.goto(server.url + "/")
+    tab.get_by_label("Model").select_option(server.model)  # the tiny one, not a shipped one
     yield tab
     ctx.close()
     assert all(u.startswith(server.url + "/") for u in tab.requested), tab.requested
