@@ -492,6 +492,17 @@ def test_the_command_refuses_other_interfaces_without_the_flag(tiny_flow_checkpo
     )
     assert proc.returncode == 3 and len(proc.stderr.splitlines()) == 1, proc.stderr
     assert "nope.pt' does not exist" in proc.stderr
+    with socket.socket() as busy:  # another program holds the port
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        run = [*CLI, "serve", "-c", str(tiny_flow_checkpoint), "--port", str(port)]
+        proc = subprocess.run(run, capture_output=True, text=True, env=ENV, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        f"error: cannot listen on 127.0.0.1 port {port} (Address already in use); choose "
+        "another --port, or stop the program using it"
+    ]
 
 
 def test_the_fair_queue_takes_clients_in_turn():

@@ -103,6 +103,7 @@ def register(app: typer.Typer) -> None:
                 f"--host {host} is reachable from other machines and the page has no login; "
                 "add --allow-remote to do it anyway, or keep the default 127.0.0.1"
             )
+        check_port(host, port)
         models = available_models(checkpoint or [])
         if not models:
             raise ConfigError(
@@ -131,6 +132,25 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"model {m.id}: {m.label} ({m.synth}, {m.spec})", err=True)
         typer.echo(f"a2d serve: open http://{shown}:{port}/ (API: /api); Ctrl-C stops", err=True)
         run_server(settings, host, port)
+
+
+def check_port(host: str, port: int) -> None:
+    """One clear line, before the models load, when the address cannot be listened on."""
+    import socket
+
+    from a2d.errors import ConfigError
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, _, _, _, address = infos[0]
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(address)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot listen on {host} port {port} ({exc.strerror or exc}); choose another "
+            "--port, or stop the program using it"
+        ) from None
 
 
 def is_loopback(host: str) -> bool:

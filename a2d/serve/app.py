@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import html
 import json
+import re
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
@@ -363,7 +364,10 @@ the same line as `a2d predict`."""
 def api_html(schema: dict[str, Any]) -> str:
     """The OpenAPI ``schema`` as a plain page: each route with its summary, description,
     parameters, body and responses."""
-    e = html.escape
+
+    def e(text: str) -> str:  # escaped, `code` and ``code`` as <code>
+        return re.sub(r"`{1,2}([^`]+)`{1,2}", r"<code>\1</code>", html.escape(str(text)))
+
     info = schema["info"]
     parts = [
         f"<h1>{e(info['title'])} {e(info['version'])}</h1>",
