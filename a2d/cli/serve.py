@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
                 help="Interface to listen on. Anything but loopback needs --allow-remote.",
             ),
         ] = "127.0.0.1",
-        port: Annotated[int, typer.Option(min=0, max=65535, metavar="N", help="TCP port.")] = 8000,
+        port: Annotated[int, typer.Option(min=1, max=65535, metavar="N", help="TCP port.")] = 8000,
         allow_remote: Annotated[
             bool,
             typer.Option(
