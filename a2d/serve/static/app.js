@@ -235,7 +235,8 @@ function showResult(card, job) {
   const id = job.id;
   card.job = job;
   card.article.dataset.state = "done";
-  card.status.textContent = "Done";
+  const seconds = Object.values(r.timings_s).reduce((a, b) => a + b, 0);
+  card.status.textContent = `Done in ${seconds.toFixed(1)} s`;
   card.bar.max = 1;
   card.bar.value = 1;
   card.bar.hidden = true;
