@@ -506,7 +506,7 @@ def test_the_command_refuses_other_interfaces_without_the_flag(tiny_flow_checkpo
 
 
 def test_the_fair_queue_takes_clients_in_turn():
-    from a2d.serve.jobs import FairQueue
+    from a2d.serve.fairqueue import FairQueue
 
     @dataclass(eq=False)
     class J:

@@ -12,7 +12,6 @@ cancelled or failed job deletes its folder; a finished one keeps it until the se
 
 from __future__ import annotations
 
-import io
 import re
 import shutil
 import sys
@@ -20,7 +19,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,10 +28,10 @@ from typing import Any
 import numpy as np
 
 from a2d.errors import A2DError, AudioInputError, ConfigError, ExitCode, RenderError
+from a2d.serve.fairqueue import FairQueue
+from a2d.serve.media import result_media
 from a2d.serve.models import ModelChoice
 
-#: Shown candidates (spectrogram, player, preset): the best and the next ones.
-SHOWN = 3
 #: What each predict phase says on the page.
 PHASE_LABELS = {
     "start": "loading the model and starting the synth",
@@ -126,52 +125,6 @@ class Job:
             "result": self.result,
             "events": len(self.events),
         }
-
-
-class FairQueue:
-    """Jobs waiting to run, taken round robin over clients, in order within a client."""
-
-    def __init__(self) -> None:
-        self._by_client: OrderedDict[str, deque[Job]] = OrderedDict()
-
-    def put(self, job: Job) -> None:
-        self._by_client.setdefault(job.client, deque()).append(job)
-
-    def pop(self) -> Job | None:
-        """The next job: the oldest of the client served longest ago."""
-        if not self._by_client:
-            return None
-        client, jobs = next(iter(self._by_client.items()))
-        job = jobs.popleft()
-        del self._by_client[client]
-        if jobs:
-            self._by_client[client] = jobs  # to the back of the round
-        return job
-
-    def remove(self, job: Job) -> bool:
-        jobs = self._by_client.get(job.client)
-        if jobs is None or job not in jobs:
-            return False
-        jobs.remove(job)
-        if not jobs:
-            del self._by_client[job.client]
-        return True
-
-    def order(self) -> list[Job]:
-        """Every waiting job in the order :meth:`pop` would take them."""
-        lanes = [list(q) for q in self._by_client.values()]
-        return [
-            lane[i]
-            for i in range(max(map(len, lanes), default=0))
-            for lane in lanes
-            if i < len(lane)
-        ]
-
-    def count(self, client: str) -> int:
-        return len(self._by_client.get(client, ()))
-
-    def __len__(self) -> int:
-        return sum(map(len, self._by_client.values()))
 
 
 @dataclass(frozen=True)
@@ -396,87 +349,9 @@ class JobManager:
         out = job.dir / "out" / output_stem(job.name)
         result = matcher.match(job.input, out, on_phase=phase, start=job.start, refine=job.refine)
         phase("media")
-        job.result = self._describe(job, matcher, result)
+        job.result, job.files, job.vectors = result_media(matcher, result)
         if job.cancel.is_set() or self._stop:
             raise JobCancelled
-
-    def _describe(self, job: Job, matcher: Any, result: Any) -> dict[str, Any]:
-        """Write the page's media (spectrograms, the shown candidates' renders and presets) and
-        return the job's result document, every file named by its URL."""
-        import json
-
-        import soundfile as sf
-
-        from a2d.calibration import describe as in_words
-        from a2d.report import (
-            SPEC_RANGE_DB,
-            axis_ticks,
-            colorize,
-            matched_spectra,
-            png_bytes,
-            spectrogram_image,
-        )
-
-        out, stem = result.out_dir, result.out_dir.name
-        rate = matcher.settings.sample_rate
-        doc = json.loads(result.params_json.read_text())
-        files = {p.name: p for p in (result.preset, result.midi, result.audio, result.params_json)}
-        files["report.html"] = result.report
-        shown = result.candidates[:SHOWN]
-        audio, spectra, mel = matched_spectra(result.target.audio, [c.audio for c in shown], rate)
-        vmax = float(max(s.max() for s in spectra))
-        vmin = vmax - SPEC_RANGE_DB
-
-        def write(name: str, data: bytes) -> str:
-            (out / name).write_bytes(data)
-            files[name] = out / name
-            return name
-
-        def wav(samples: np.ndarray) -> bytes:
-            buf = io.BytesIO()
-            sf.write(buf, samples.T, rate, format="WAV", subtype="FLOAT")
-            return buf.getvalue()
-
-        def png(spec: np.ndarray) -> bytes:
-            return png_bytes(spectrogram_image(colorize(spec, vmin, vmax)))
-
-        input_doc = {
-            "audio": write(f"{stem}-input.wav", wav(audio[0])),
-            "spectrogram": write(f"{stem}-input.png", png(spectra[0])),
-        }
-        cands = []
-        for c, spec in zip(shown, spectra[1:], strict=True):
-            if c.rank == 1:
-                render, preset = result.audio.name, result.preset.name
-            else:
-                render = write(f"{stem}-cand{c.rank}.wav", wav(c.audio))
-                path = matcher.backend.write_preset(c.patch, out / f"{stem}-cand{c.rank}")
-                files[path.name], preset = path, path.name
-            cands.append({
-                "rank": c.rank, "mss_db": c.mss, "in_words": in_words(c.mss), "render": render,
-                "preset": preset, "spectrogram": write(f"{stem}-cand{c.rank}.png", png(spec)),
-            })  # fmt: skip
-        job.vectors = np.stack([c.vector for c in shown])
-        freq, times = axis_ticks(audio[0].shape[-1] / rate, mel)
-        job.files = {name: path for name, path in files.items() if path.is_file()}
-        return {
-            "stem": stem,
-            "note": doc["params"]["note"],
-            "pitch_plan": doc.get("pitch_plan", {}).get("message"),
-            "score": doc["score"],
-            "demo_model": doc.get("demo_model", False),
-            "preset": result.preset.name,
-            "midi": result.midi.name,
-            "render": result.audio.name,
-            "report": "report.html",
-            "params": result.params_json.name,
-            "input": input_doc,
-            "candidates": cands,
-            "all_candidates": len(result.candidates),
-            "axes": {"freq_hz": freq, "time_s": times, "db": [vmin, vmax]},
-            "stages": doc.get("stages", {}),
-            "timings_s": doc.get("timings_s", {}),
-        }
 
     def file(self, job_id: str, name: str) -> Path:
         """The path of a file the job wrote, by its served name; anything else is not found."""
