@@ -585,7 +585,7 @@ def watch_status(page) -> None:
 def test_page_upload_progress_play_download_and_reload(page, server, sounds, tmp_path):
     from playwright.sync_api import expect
 
-    from a2d.metrics import mss
+    from a2d.kernels.metrics import mss
     from a2d_vital.preset import render_preset
 
     expect(page.get_by_label("Synth")).to_have_value("vital")

@@ -84,7 +84,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Serve a web page (and a JSON API) that turns dropped sounds into presets."""
-        from a2d.errors import ConfigError
+        from a2d.contracts.errors import ConfigError
 
         try:
             import fastapi  # noqa: F401
@@ -138,7 +138,7 @@ def check_port(host: str, port: int) -> None:
     """One clear line, before the models load, when the address cannot be listened on."""
     import socket
 
-    from a2d.errors import ConfigError
+    from a2d.contracts.errors import ConfigError
 
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)

@@ -3,7 +3,7 @@
 The page (``static/``: one HTML file, a stylesheet, a script; nothing from the network) and a small
 JSON API (:mod:`a2d.serve.app`, documented at ``/api`` and ``/openapi.json``) run in one
 FastAPI app on uvicorn. Jobs (:mod:`a2d.serve.jobs`) run through ``a2d predict``'s own
-:class:`~a2d.predict.SoundMatcher` and its synth worker pool, one at a time, taken fairly from
+:class:`~a2d.pipelines.predict.SoundMatcher` and its synth worker pool, one at a time, taken fairly from
 the clients that queued them (:mod:`a2d.serve.fairqueue`); progress streams to the page as
 server-sent events. :mod:`a2d.serve.media` draws what the page shows of a result,
 :mod:`a2d.serve.models` lists the models it offers, :mod:`a2d.serve.apidoc` documents the API.

@@ -30,7 +30,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from a2d.errors import A2DError, ExitCode
+from a2d.contracts.errors import A2DError, ExitCode
 from a2d.serve.apidoc import API_DESCRIPTION, api_html
 from a2d.serve.jobs import JobManager, JobSettings, is_job_id
 from a2d.serve.models import ModelChoice, available_synths

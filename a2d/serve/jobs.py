@@ -4,7 +4,7 @@ A job owns a folder ``ROOT/<job id>/`` (the id is a random 128-bit hex string): 
 as ``input<suffix>`` (the client's file name is only shown, never used as a path), and its
 results. One runner thread takes jobs from a :class:`FairQueue` (round robin over the clients
 that queued them, so one tab's ten uploads do not starve another tab's one) and matches each with
-``a2d predict``'s :class:`~a2d.predict.SoundMatcher`, kept per model with its synth worker pool.
+``a2d predict``'s :class:`~a2d.pipelines.predict.SoundMatcher`, kept per model with its synth worker pool.
 Every step is an event in the job's list, which the page reads as server-sent events. A
 cancelled or failed job deletes its folder; a finished one keeps it until the server stops or
 :attr:`JobManager.keep` newer jobs have finished.
@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from a2d.errors import A2DError, AudioInputError, ConfigError, ExitCode, RenderError
+from a2d.contracts.errors import A2DError, AudioInputError, ConfigError, ExitCode, RenderError
 from a2d.serve.fairqueue import FairQueue
 from a2d.serve.media import result_media
 from a2d.serve.models import ModelChoice
@@ -195,7 +195,7 @@ class JobManager:
     def validate(self, job: Job) -> None:
         """Decode the stored upload as ``a2d predict`` does; raise its error (the path shown as
         the client's file name) and delete the job's folder when it is bad."""
-        from a2d.audio import load_sound
+        from a2d.kernels.audio import load_sound
 
         try:
             load_sound(job.input, job.model.settings, max_seconds=self.settings.max_seconds)
@@ -223,7 +223,7 @@ class JobManager:
         return self.accept(job)
 
     def get(self, job_id: str) -> Job:
-        from a2d.errors import UnknownNameError
+        from a2d.contracts.errors import UnknownNameError
 
         job = self.jobs.get(job_id) if is_job_id(job_id) else None
         if job is None:
@@ -304,7 +304,7 @@ class JobManager:
                 self._positions()
 
     def _matcher(self, model: ModelChoice) -> Any:
-        from a2d.predict import SoundMatcher
+        from a2d.pipelines.predict import SoundMatcher
 
         if model.id in self._matchers:
             self._matchers.move_to_end(model.id)
@@ -355,7 +355,7 @@ class JobManager:
 
     def file(self, job_id: str, name: str) -> Path:
         """The path of a file the job wrote, by its served name; anything else is not found."""
-        from a2d.errors import UnknownNameError
+        from a2d.contracts.errors import UnknownNameError
 
         job = self.get(job_id)
         path = job.files.get(name)

@@ -2,7 +2,7 @@
 
 :func:`result_media` turns ``a2d predict``'s result (its files, its ranked candidates with their
 renders) into what the page shows, drawn with the report's own spectrogram code
-(:mod:`a2d.report`) so the page and ``report.html`` agree.
+(:mod:`a2d.pipelines.report`) so the page and ``report.html`` agree.
 """
 
 from __future__ import annotations
@@ -18,16 +18,16 @@ SHOWN = 3
 
 
 def result_media(matcher: Any, result: Any) -> tuple[dict[str, Any], dict[str, Path], np.ndarray]:
-    """Write the page's media for a :class:`~a2d.predict.PredictResult` of ``matcher`` (a
-    :class:`~a2d.predict.SoundMatcher`) beside its files: spectrograms on one scale, the shown
+    """Write the page's media for a :class:`~a2d.pipelines.predict.PredictResult` of ``matcher`` (a
+    :class:`~a2d.pipelines.predict.SoundMatcher`) beside its files: spectrograms on one scale, the shown
     candidates' renders and presets. Returns the job's result document (every file by its served
     name), the served names' paths, and the shown candidates' encoded vectors."""
     import json
 
     import soundfile as sf
 
-    from a2d.calibration import describe as in_words
-    from a2d.report import (
+    from a2d.pipelines.calibration import describe as in_words
+    from a2d.pipelines.report import (
         SPEC_RANGE_DB,
         axis_ticks,
         colorize,

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from a2d.errors import CheckpointNotFoundError
+from a2d.contracts.errors import CheckpointNotFoundError
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class ModelChoice:
     :param id: stable short id (from the checkpoint's resolved path), used in URLs and the API.
     :param label: what the page shows, e.g. ``"flow (small, step 40000) · runs/vs"``.
     :param path: the checkpoint file. :param shipped: it comes with the package.
-    :param settings: its :class:`~a2d.synth.RenderSettings` (inputs are shaped to them).
+    :param settings: its :class:`~a2d.contracts.synth.RenderSettings` (inputs are shaped to them).
     """
 
     id: str
@@ -80,7 +80,7 @@ def expand_checkpoints(paths: Iterable[str | Path]) -> list[Path]:
 
 def describe_checkpoint(path: Path, *, shipped: bool = False) -> ModelChoice:
     """Read ``path`` (the CLI's errors when it is missing or corrupt) into a :class:`ModelChoice`."""
-    from a2d.checkpoint import load_checkpoint
+    from a2d.storage.checkpoint import load_checkpoint
 
     ck = load_checkpoint(path)
     size = ck.config.get("preset")
@@ -118,8 +118,8 @@ class SynthChoice:
 
 def available_synths(models: list[ModelChoice]) -> list[SynthChoice]:
     """Every registered synth, those with models first."""
-    from a2d.errors import A2DError
-    from a2d.plugins import registries
+    from a2d.contracts.errors import A2DError
+    from a2d.contracts.plugins import registries
 
     synths = registries().synths
     out = []
