@@ -21,8 +21,9 @@ def register(app: typer.Typer) -> None:
                 "--checkpoint",
                 "-c",
                 metavar="PATH",
-                help="A trained checkpoint (.pt) or a folder of training runs (each RUN/best.pt) "
-                "the page offers; repeat for several.",
+                help="A model the page offers besides the shipped ones: a checkpoint (.pt), a "
+                "folder of training runs (each RUN/best.pt) or a shipped model's name; repeat for "
+                "several.",
             ),
         ] = None,
         host: Annotated[

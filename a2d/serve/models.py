@@ -45,14 +45,28 @@ class ModelChoice:
         return doc
 
 
-def shipped_checkpoints() -> list[Path]:
-    """Checkpoints shipped in the package (:mod:`a2d.pretrained`, issue 16), each synth's default
-    first; none in a build without that module."""
+#: Where the shipped models live (issue 16); a build without them offers only ``--checkpoint``.
+PRETRAINED = "a2d.storage.pretrained"
+
+
+def _pretrained() -> Any:
+    """The shipped-models module, or None in a build without it (any other import error raises)."""
+    import importlib
+
     try:
-        from a2d.pretrained import shipped_models
-    except ImportError:
+        return importlib.import_module(PRETRAINED)
+    except ModuleNotFoundError as exc:
+        if exc.name not in (PRETRAINED, "a2d.storage"):
+            raise
+        return None
+
+
+def shipped_checkpoints() -> list[Path]:
+    """Checkpoints shipped in the package, each synth's default first."""
+    module = _pretrained()
+    if module is None:
         return []
-    return [m.path for m in sorted(shipped_models(), key=lambda m: not m.default)]
+    return [m.path for m in sorted(module.shipped_models(), key=lambda m: not m.default)]
 
 
 def expand_checkpoints(paths: Iterable[str | Path]) -> list[Path]:
@@ -69,7 +83,14 @@ def expand_checkpoints(paths: Iterable[str | Path]) -> list[Path]:
                 )
             out.extend(found)
         elif not p.exists():
-            raise CheckpointNotFoundError(f"checkpoint {str(p)!r} does not exist; check the path")
+            module = _pretrained()
+            shipped = module.shipped_model(str(p)) if module is not None else None
+            if shipped is None:
+                raise CheckpointNotFoundError(
+                    f"checkpoint {str(p)!r} does not exist; check the path, or name a shipped "
+                    "model (see `a2d models`)"
+                )
+            out.append(shipped.path)
         else:
             out.append(p)
     unique: dict[Path, Path] = {}
