@@ -107,6 +107,8 @@ def describe_checkpoint(path: Path, *, shipped: bool = False) -> ModelChoice:
     size = ck.config.get("preset")
     where = path.parent.name if path.name in ("best.pt", "last.pt") else path.name
     label = f"{ck.model_name} ({size or 'custom'}, step {ck.step}) · {where}"
+    if shipped:
+        label = f"{path.stem} (shipped) · {ck.model_name}, step {ck.step}"
     digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
     return ModelChoice(
         digest, label, path, ck.synth, ck.spec.name, ck.model_name, size, ck.step, shipped,
