@@ -27,14 +27,8 @@ def result_media(matcher: Any, result: Any) -> tuple[dict[str, Any], dict[str, P
     import soundfile as sf
 
     from a2d.pipelines.calibration import describe as in_words
-    from a2d.pipelines.report import (
-        SPEC_RANGE_DB,
-        axis_ticks,
-        colorize,
-        matched_spectra,
-        png_bytes,
-        spectrogram_image,
-    )
+    from a2d.pipelines.html import axis_ticks, colorize, png_bytes, spectrogram_image
+    from a2d.pipelines.report import SPEC_RANGE_DB, matched_spectra
 
     out, stem = result.out_dir, result.out_dir.name
     rate = matcher.settings.sample_rate
