@@ -586,7 +586,7 @@ def test_page_upload_progress_play_download_and_reload(page, server, sounds, tmp
     from playwright.sync_api import expect
 
     from a2d.kernels.metrics import mss
-    from a2d_vital.preset import render_preset
+    from a2d_vital.playback import render_preset
 
     expect(page.get_by_label("Synth")).to_have_value("vital")
     page.get_by_label("Model").select_option(server.model)
