@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "quickstart",
     "devset",
     "models",
+    "serve",
 )
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}

@@ -203,26 +203,38 @@ def diverging(values: np.ndarray, limit: float) -> np.ndarray:
     return np.round(out).astype(np.uint8)
 
 
+def spectrogram_image(rgb: np.ndarray) -> np.ndarray:
+    """``(n_mels, frames, 3)`` colours -> the :data:`SPEC_SIZE` image, low frequencies at the
+    bottom."""
+    return _resize(rgb[::-1], *SPEC_SIZE)
+
+
+def axis_ticks(seconds: float, mel: Any) -> tuple[list[tuple[float, str]], list[tuple[float, str]]]:
+    """Tick marks of a spectrogram image as ``(position in %, label)``: frequencies (Hz, at their
+    log-mel heights from the bottom, none overlapping) and times (s, from the left)."""
+    import librosa
+
+    lo, hi = librosa.hz_to_mel([mel.fmin, mel.fmax], htk=mel.htk)
+    freq: list[tuple[float, str]] = []
+    last = -100.0
+    for f in FREQ_TICKS:
+        pos = float(100 * (librosa.hz_to_mel(f, htk=mel.htk) - lo) / (hi - lo))
+        if mel.fmin < f < mel.fmax and pos - last >= 7:  # no overlapping labels
+            last = pos
+            freq.append((pos, f"{f // 1000}k" if f >= 1000 else str(f)))
+    step = 0.5 if seconds <= 3 else 1.0
+    times = [(float(100 * t / seconds), f"{t:g}") for t in np.arange(0.0, seconds + 1e-9, step)]
+    return freq, times
+
+
 def plot(
     rgb: np.ndarray, alt: str, seconds: float, sample_rate: int, mel: Any, cls: str = "spec"
 ) -> str:
     """An image with HTML axes: time (s) below, frequency (Hz, at log-mel positions) left."""
-    import librosa
-
-    img = _resize(rgb[::-1], *SPEC_SIZE)  # low frequencies at the bottom
-    lo, hi = librosa.hz_to_mel([mel.fmin, mel.fmax], htk=mel.htk)
-    yt, last = [], -100.0
-    for f in FREQ_TICKS:
-        pos = 100 * (librosa.hz_to_mel(f, htk=mel.htk) - lo) / (hi - lo)
-        if mel.fmin < f < mel.fmax and pos - last >= 7:  # no overlapping labels
-            last = pos
-            label = f"{f // 1000}k" if f >= 1000 else str(f)
-            yt.append(f'<span style="bottom:{pos:.1f}%">{label}</span>')
-    step = 0.5 if seconds <= 3 else 1.0
-    xt = [
-        f'<span style="left:{100 * t / seconds:.1f}%">{t:g}</span>'
-        for t in np.arange(0.0, seconds + 1e-9, step)
-    ]
+    img = spectrogram_image(rgb)
+    freq, times = axis_ticks(seconds, mel)
+    yt = [f'<span style="bottom:{pos:.1f}%">{label}</span>' for pos, label in freq]
+    xt = [f'<span style="left:{pos:.1f}%">{label}</span>' for pos, label in times]
     return (
         f'<div class="plot"><div class="ylab">Hz</div><div class="yt">{"".join(yt)}</div>'
         f'<img class="{cls}" src="{data_uri(png_bytes(img), "image/png")}" '

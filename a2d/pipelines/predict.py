@@ -190,10 +190,27 @@ class SoundMatcher:
             c.rank = r
         return ranked
 
-    def match(self, path: str | Path, out_dir: str | Path) -> PredictResult:
-        """Predict one input and write its files into ``out_dir`` (created)."""
+    def match(
+        self,
+        path: str | Path,
+        out_dir: str | Path,
+        *,
+        on_phase: Callable[[str], None] | None = None,
+        start: np.ndarray | None = None,
+        refine: int | None = None,
+    ) -> PredictResult:
+        """Predict one input and write its files into ``out_dir`` (created).
+
+        :param on_phase: called with each phase's name (:data:`PHASES`, ``analyse``, ``refine``)
+            as it begins (progress display); an exception it raises stops the match there.
+        :param start: ``(K, width)`` encoded vectors to render and refine instead of sampling the
+            model (refining an earlier result further).
+        :param refine: this input's refine budget (renders) instead of the matcher's.
+        """
         t: dict[str, float] = {}
         clock = time.perf_counter()
+        begin = on_phase or (lambda name: None)
+        budget = self.refine_budget if refine is None else refine
 
         def lap(name: str) -> None:
             nonlocal clock
@@ -201,34 +218,45 @@ class SoundMatcher:
             t[name] = now - clock
             clock = now
 
+        begin("load")
         sound = load_sound(path, self.settings)
         lap("load")
         note, extra = None, {}
         if self.analyse:
             from a2d.kernels.analysis import analyse_input
 
+            begin("analyse")
             sound, note, extra = analyse_input(sound, self.checkpoint.spec, self.settings)
             lap("analyse")
-        mel = self.features(sound.audio)
-        lap("features")
-        vectors = self.sample(mel)
-        lap("sample")
+        if start is None:
+            begin("features")
+            mel = self.features(sound.audio)
+            lap("features")
+            begin("sample")
+            vectors = self.sample(mel)
+            lap("sample")
+        else:
+            vectors = np.atleast_2d(np.asarray(start, np.float64))
+        begin("render")
         cands = self.render(vectors, note)
         lap("render")
+        begin("score")
         ranked = self.score(sound, cands)
         lap("score")
         extra["stages"] = {
             "model_k1_mss_db": cands[0].mss,
             f"best_of_{len(cands)}_mss_db": ranked[0].mss,
         }
-        if self.refine_budget > 0:
+        if budget > 0:
             from a2d.pipelines.refine import refine_candidates
 
-            ranked = refine_candidates(self, sound, ranked, note, extra["stages"])
+            begin("refine")
+            ranked = refine_candidates(self, sound, ranked, note, extra["stages"], budget)
             lap("refine")
+        begin("write")
         self.extra = extra
         result = write_result(self, sound, ranked, Path(out_dir), t, lambda: lap("write"))
-        result.timings = t
+        result.timings, result.target = t, sound
         return result
 
 

@@ -55,6 +55,8 @@ class PredictResult:
     candidates: list[Candidate]
     timings: dict[str, float] = field(default_factory=dict)
     midi: Path | None = None
+    #: The input as matched: shaped, loudness-normalised, moved by octaves when analysed.
+    target: Sound | None = None
 
     @property
     def best(self) -> Candidate:

@@ -253,7 +253,12 @@ REFINE_STARTS = 2
 
 
 def refine_candidates(
-    matcher: Any, sound: Any, ranked: list[Any], note: Note | None, stages: dict[str, Any]
+    matcher: Any,
+    sound: Any,
+    ranked: list[Any],
+    note: Note | None,
+    stages: dict[str, Any],
+    budget: int | None = None,
 ) -> list[Any]:
     """``a2d predict``'s refine stage: CMA-ES from the :data:`REFINE_STARTS` best candidates with
     ``matcher.refine_budget`` renders on the matcher's synth (its worker pool when it has one).
@@ -261,6 +266,7 @@ def refine_candidates(
     :param matcher: a :class:`a2d.pipelines.predict.SoundMatcher`. :param sound: the matched target.
     :param ranked: scored candidates, best first. :param stages: gets ``refine_mss_db``,
         ``refine_renders``, ``refine_seconds`` and ``refine_renders_per_s``.
+    :param budget: renders to spend (default ``matcher.refine_budget``).
     :returns: the candidates, best first, with the refined patch first when it scores better
         (a copy of the best candidate's type carrying the refined values).
     """
@@ -275,7 +281,8 @@ def refine_candidates(
         return ranked
     started = time.perf_counter()
     res = refine(
-        obj, np.stack([c.vector for c in top]), matcher.refine_budget, seed=matcher.seed,
+        obj, np.stack([c.vector for c in top]),
+        matcher.refine_budget if budget is None else budget, seed=matcher.seed,
         start_scores=[c.mss for c in top],
     )  # fmt: skip
     seconds = time.perf_counter() - started
