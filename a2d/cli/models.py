@@ -4,6 +4,7 @@ turns a training run's checkpoint into one."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,16 +21,31 @@ EXAMPLES = """Examples:
 """
 
 
+def _best_of_k(methods: dict[str, Any], k: Any, *names: str) -> float | None:
+    """Best-of-K MSS of the first of ``names`` in an evaluation's methods (both layouts:
+    ``a2d evaluate --data`` keys K as ``best-of-K``; ``--sounds`` names ``NAME_best_of_K``)."""
+    for name in names:
+        entry = methods.get(name) or {}
+        for key in (f"best-of-{k}", str(k)):
+            if isinstance(entry.get(key), dict) and "mss" in entry[key]:
+                return float(entry[key]["mss"])
+        flat = methods.get(f"{name}_best_of_{k}") or {}
+        if "mss" in flat:
+            return float(flat["mss"])
+    return None
+
+
 def _headline(card: dict[str, Any]) -> str:
-    """The card's best-of-K MSS on its held-out split and on real sounds, as short text."""
+    """The card's best-of-K MSS, model against nearest neighbour, per evaluation (short text)."""
     parts = []
     for label, ev in (card.get("evaluations") or {}).items():
-        methods = ev.get("methods") or {}
-        flow = methods.get("flow") or methods.get("model") or {}
-        best = flow.get(str(ev.get("candidates"))) if "mss" not in flow else flow
-        if isinstance(best, dict) and "mss" in best:
-            parts.append(f"{label} {best['mss']:.2f} dB")
-    return ", ".join(parts) or "-"
+        methods, k = ev.get("methods") or {}, ev.get("candidates")
+        model = _best_of_k(methods, k, "flow", "feedforward", "model")
+        nearest = _best_of_k(methods, k, "nearest")
+        if model is not None:
+            versus = f" (NN {nearest:.2f})" if nearest is not None else ""
+            parts.append(f"{label} {model:.2f}{versus}")
+    return "\n".join(parts) or "-"
 
 
 def list_models() -> list[dict[str, Any]]:
@@ -79,14 +95,16 @@ def register(app: typer.Typer) -> None:
         from rich.table import Table
 
         table = Table(title="a2d shipped models (predict --checkpoint NAME)")
-        for col in ("name", "synth", "spec", "model", "steps", "MB", "best-of-K MSS", "default"):
-            table.add_column(col)
+        for col in ("name", "synth", "spec", "model", "steps", "MB"):  # shown whole
+            table.add_column(col, no_wrap=True)
+        table.add_column("best-of-K MSS, dB (nearest neighbour)", no_wrap=True)
+        table.add_column("default", no_wrap=True)
         for r in records:
             table.add_row(
                 r["name"], r["synth"], r["spec"], r["model"], str(r["steps"]),
                 f"{r['size_mb']:.1f}", _headline(r["card"]), "yes" if r["default"] else "",
             )  # fmt: skip
-        Console().print(table)
+        Console(width=None if sys.stdout.isatty() else 120).print(table)
         if not records:
             typer.echo("no models shipped in this installation", err=True)
 
