@@ -1,4 +1,4 @@
-"""``a2d quickstart`` at toy sizes: every stage runs for real, and a re-run reuses the finished work."""
+"""``a2d quickstart --train`` at toy sizes: every stage runs for real, and a re-run reuses the finished work."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def test_quickstart_runs_end_to_end_and_resumes(tmp_path):
         mel=MelSettings(n_fft=551, hop_length=220, n_mels=32),
     )  # fmt: skip
     stages: list[str] = []
-    first = quickstart(tmp_path / "qs", config, on_stage=stages.append)
+    first = quickstart(tmp_path / "qs", config, train=True, on_stage=stages.append)
     assert first.reused == []
     assert [s.split()[0] for s in stages] == ["generating", "training", "predicting"]
     p = first.prediction
@@ -27,7 +27,7 @@ def test_quickstart_runs_end_to_end_and_resumes(tmp_path):
     trained = first.checkpoint.stat().st_mtime_ns
 
     stages.clear()
-    again = quickstart(tmp_path / "qs", config, on_stage=stages.append)
+    again = quickstart(tmp_path / "qs", config, train=True, on_stage=stages.append)
     assert again.reused == ["dataset", "checkpoint"]
     assert [s.split()[0] for s in stages] == ["checking", "predicting"]
     assert again.checkpoint.stat().st_mtime_ns == trained  # not retrained
