@@ -118,7 +118,7 @@ def test_pitch_of_real_instrument_renders(tmp_path: Path) -> None:
             assert abs(a.onset_s - e["onset"]) < 0.06, (e["name"], a.onset_s)
         else:
             assert not a.pitched, (e["name"], a)
-    from a2d.pipelines.evaluate_sounds import pitch_accuracy
+    from a2d.pipelines.devset import pitch_accuracy
 
     report = pitch_accuracy(tmp_path)
     assert (report["hits"], report["pitched"], report["misses"]) == (7, 7, [])
@@ -148,3 +148,18 @@ def test_the_quickstart_demo_note(pitch: int, note_off: float) -> None:
     assert a.onset_s < 0.03
     # The release (0.1 s time constant) falls 30 dB below the sustain within about 0.35 s.
     assert note_off < a.end_s < note_off + 0.5 and not a.sustained_to_end
+
+
+def test_candidates_play_the_analysed_pitch_with_their_own_times() -> None:
+    from a2d.contracts.notes import Note
+    from a2d.contracts.plugins import get_spec
+    from a2d.kernels.analysis import at_pitch
+
+    spec = get_spec("vital_simple")
+    patch = spec.sample(np.random.default_rng(0))
+    patch = type(patch)(patch.params, Note(50, 90, 0.25, 1.5))
+    moved = at_pitch(patch, Note(64, 100, 0.0, 3.9))
+    assert (moved.note.pitch, moved.note.velocity) == (64, 100)
+    assert (moved.note.start, moved.note.end) == (0.25, 1.5)  # the candidate's own times
+    assert moved.params == patch.params
+    assert at_pitch(patch, None) is patch

@@ -68,6 +68,42 @@ def list_models() -> list[dict[str, Any]]:
     ]
 
 
+def _read_card(card: Path | None) -> dict[str, Any]:
+    """The ``--card`` file's mapping ({} without one); one-line ConfigError when unreadable."""
+    from a2d.contracts.errors import ConfigError
+
+    if card is None:
+        return {}
+    import yaml
+
+    try:
+        data = yaml.safe_load(card.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(
+            f"cannot read the card {str(card)!r} ({type(exc).__name__}); pass a YAML file"
+        ) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"the card {str(card)!r} is not a mapping; write key: value lines")
+    return data
+
+
+def _read_evaluations(items: list[str]) -> dict[str, Any]:
+    """``LABEL=DIR`` options -> ``{label: DIR/summary.json content}``."""
+    from a2d.contracts.errors import ConfigError
+
+    evaluations = {}
+    for item in items:
+        label, sep, folder = item.partition("=")
+        summary = Path(folder) / "summary.json"
+        if not sep or not label or not summary.is_file():
+            raise ConfigError(
+                f"--evaluation {item!r} is not LABEL=DIR with DIR/summary.json; pass the "
+                "--out folder of a finished `a2d evaluate`"
+            )
+        evaluations[label] = json.loads(summary.read_text())
+    return evaluations
+
+
 def register(app: typer.Typer) -> None:
     models_app = typer.Typer(
         help="List the pretrained models shipped with a2d (`a2d predict` uses the default one of "
@@ -146,42 +182,40 @@ def register(app: typer.Typer) -> None:
                 help="New default ODE solver of a flow model: euler, midpoint, heun or rk4.",
             ),
         ] = None,
+        index: Annotated[
+            Path | None,
+            typer.Option(
+                metavar="DATA",
+                help="Ship a retrieval index of this dataset's train split (the model's data): "
+                "`a2d predict` then proposes the nearest training rows beside the model's samples.",
+            ),
+        ] = None,
+        index_rows: Annotated[
+            int | None,
+            typer.Option(
+                min=1, metavar="N", help="Index N train rows, evenly spread (default: all)."
+            ),
+        ] = None,
     ) -> None:
         """Write a deployable model from a training checkpoint: weights, spec, settings and a card;
         no optimizer state. Shipped models are written this way into a2d/storage/pretrained/."""
         from a2d.contracts.errors import ConfigError
         from a2d.storage.pretrained import export_model
 
-        card_data: dict[str, Any] = {}
-        if card is not None:
-            import yaml
-
-            try:
-                card_data = yaml.safe_load(card.read_text()) or {}
-            except (OSError, yaml.YAMLError) as exc:
-                raise ConfigError(
-                    f"cannot read the card {str(card)!r} ({type(exc).__name__}); pass a YAML file"
-                ) from None
-            if not isinstance(card_data, dict):
-                raise ConfigError(
-                    f"the card {str(card)!r} is not a mapping; write key: value lines"
-                )
-        evaluations = {}
-        for item in evaluation or []:
-            label, sep, folder = item.partition("=")
-            summary = Path(folder) / "summary.json"
-            if not sep or not label or not summary.is_file():
-                raise ConfigError(
-                    f"--evaluation {item!r} is not LABEL=DIR with DIR/summary.json; pass the "
-                    "--out folder of a finished `a2d evaluate`"
-                )
-            evaluations[label] = json.loads(summary.read_text())
+        card_data, evaluations = _read_card(card), _read_evaluations(evaluation or [])
         if solver is not None and solver not in ("euler", "midpoint", "heun", "rk4"):
             raise ConfigError(f"--solver must be euler, midpoint, heun or rk4, got {solver!r}")
         sampling = {k: v for k, v in (("steps", steps), ("method", solver)) if v is not None}
+        built = None
+        if index is not None:
+            from a2d.storage.checkpoint import read_payload
+            from a2d.storage.pretrained.index import index_from_dataset
+
+            built = index_from_dataset(index, read_payload(checkpoint), rows=index_rows)
         path = export_model(
-            checkpoint, out, card=card_data, evaluations=evaluations, half=half, sampling=sampling
-        )
+            checkpoint, out, card=card_data, evaluations=evaluations, half=half,
+            sampling=sampling, index=built,
+        )  # fmt: skip
         typer.echo(f"{path}\t{path.stat().st_size / 1e6:.2f} MB")
 
     app.add_typer(models_app, name="models")

@@ -118,6 +118,16 @@ def register(app: typer.Typer) -> None:
                 "checkpoint's setting).",
             ),
         ] = None,
+        neighbours: Annotated[
+            int | None,
+            typer.Option(
+                min=0,
+                metavar="N",
+                help="Training rows proposed beside the model's samples: the N nearest to the "
+                "sound in the model's retrieval index (default: 8 when the model ships one, as "
+                "the shipped models do; 0: the model's samples only).",
+            ),
+        ] = None,
     ) -> None:
         """Predict synth settings for each sound; write preset, parameters, render and report."""
         from rich.console import Console
@@ -145,7 +155,7 @@ def register(app: typer.Typer) -> None:
             summary = predict(
                 paths, checkpoint, out, candidates=candidates, spec=spec, synth=synth, seed=seed,
                 synth_options=options, on_done=done, refine=refine, steps=steps, solver=solver,
-                workers=default_workers(len(paths)) if workers is None else workers,
+                neighbours=neighbours, workers=default_workers(len(paths)) if workers is None else workers,
             )  # fmt: skip
         n_ok, n_bad = len(summary.results), len(summary.failures)
         if n_bad and not n_ok:  # nothing written: the error line(s) alone

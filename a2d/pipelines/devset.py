@@ -24,6 +24,7 @@ import subprocess
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -282,3 +283,34 @@ def read_manifest(folder: str | Path) -> dict | None:
     """``folder/manifest.json`` as a dict, or None when the folder has none."""
     path = Path(folder) / "manifest.json"
     return json.loads(path.read_text()) if path.is_file() else None
+
+
+def pitch_accuracy(folder: str | Path) -> dict[str, Any]:
+    """Note analysis against a dev set's manifest: the share of pitched sounds whose detected
+    pitch lies within a semitone of the played note, the misses, and unpitched sounds called
+    pitched. Only analysis: nothing is rendered."""
+    import soundfile as sf
+
+    from a2d.kernels.analysis import analyse_note
+
+    manifest = read_manifest(folder)
+    if manifest is None:
+        raise AudioInputError(f"{folder} has no manifest.json; build it with `a2d devset`")
+    hits, misses, false_pitched = 0, [], []
+    pitched = [e for e in manifest["sounds"] if e["pitched"]]
+    for e in manifest["sounds"]:
+        audio, rate = sf.read(str(Path(folder) / e["file"]), dtype="float32", always_2d=True)
+        a = analyse_note(audio.T, rate)
+        if not e["pitched"]:
+            if a.pitched:
+                false_pitched.append(e["name"])
+        elif a.pitched and abs(a.midi_float - e["pitch"]) <= 1.0:
+            hits += 1
+        else:
+            misses.append(
+                {"name": e["name"], "pitch": e["pitch"], "detected": a.to_dict()["midi_float"]}
+            )
+    return {
+        "accuracy": hits / len(pitched) if pitched else float("nan"), "hits": hits,
+        "pitched": len(pitched), "misses": misses, "unpitched_called_pitched": false_pitched,
+    }  # fmt: skip

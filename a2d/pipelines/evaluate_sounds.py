@@ -13,6 +13,9 @@ method                    renders  what
 ``model_best_of_K``       K        the best of K samples
 ``model_own_note_K``      K        the same K samples at the model's own note (not the analysed)
 ``model_refine``          B        best of K, then CMA-ES from the best two for B - K renders
+``predict_best_of_K+N``   K + N    the K samples and the N training rows nearest in the model's
+                                   shipped retrieval index (``a2d predict``'s proposals)
+``predict_refine``        B        those, then CMA-ES for B - K - N renders: ``a2d predict``
 ``nearest_best_of_K``     K        the K dataset rows nearest in pooled log-mel (with ``--data``)
 ``nearest_refine``        B        those, then CMA-ES for B - K renders
 ``random``                B        the best of B random patches of the spec
@@ -32,13 +35,13 @@ import csv
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from a2d.contracts.errors import AudioInputError, DatasetError, OutputError
+from a2d.contracts.errors import AudioInputError, ConfigError, DatasetError, OutputError
 from a2d.storage.atomic import atomic_write
 
 #: Columns of ``sounds.csv``.
@@ -96,6 +99,8 @@ def evaluate_sounds(
 
     if budget < candidates:
         raise ValueError(f"budget ({budget}) must be at least the candidates ({candidates})")
+    # (with a retrieval index, the `predict` method's K + N proposals must fit in it too: checked
+    # once the checkpoint is loaded)
     paths = find_sounds([sounds])
     if limit is not None:
         paths = paths[:limit]
@@ -126,9 +131,15 @@ def evaluate_sounds(
     ) as m:  # fmt: skip
         spec, rate = m.checkpoint.spec, m.settings.sample_rate
         k = m.candidates
+        if budget < k + m.neighbours:
+            raise ConfigError(
+                f"--budget {budget} is below the model's {k} candidates + {m.neighbours} "
+                f"retrieved rows; pass --budget {k + m.neighbours} or more"
+            )
         map_fn = m.pool.map if m.pool is not None else local_map(m.backend)
         chunks = 2 * m.pool.workers if m.pool is not None else 1
         ctx = _Context(m, spec, rate, map_fn, chunks, budget, seed, k, train)
+        ctx.nearest = _nearest_all(ctx, paths)
         with open(out / "sounds.csv", "w", newline="") as f:  # rows as they come: a killed run
             writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)  # keeps the sounds it finished
             writer.writeheader()
@@ -163,6 +174,34 @@ class _Context:
     seed: int
     k: int
     train: Any
+    #: The ``(k, width)`` nearest training rows of each sound (by path), from one scan.
+    nearest: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def _nearest_all(ctx: _Context, paths: list[Path]) -> dict[str, np.ndarray]:
+    """The nearest training rows of every sound, found by one scan of the train split (a scan
+    per sound costs seconds to minutes on a large dataset). A sound that fails to load is left
+    out here; it fails with its own message when its turn comes."""
+    from a2d.kernels.analysis import analyse_input
+    from a2d.kernels.audio import load_sound
+    from a2d.pipelines.proposers import nearest_neighbours
+
+    if ctx.train is None:
+        return {}
+    names, mels = [], []
+    for path in paths:
+        try:
+            target = analyse_input(
+                load_sound(path, ctx.matcher.settings), ctx.spec, ctx.matcher.settings
+            )[0]
+        except AudioInputError:
+            continue
+        names.append(str(path))
+        mels.append(ctx.matcher.features(target.audio).astype(np.float32))
+    if not mels:
+        return {}
+    params = nearest_neighbours(np.stack(mels), ctx.train, ctx.k)[1]
+    return dict(zip(names, params, strict=True))
 
 
 def _one_sound(
@@ -225,14 +264,19 @@ def _one_sound(
 
     vectors = m.sample(mel)
     propose_and_refine("model", vectors)
+    if m.neighbours:  # the default `a2d predict`: the same samples, plus the index's rows
+        near = m.checkpoint.index.query(mel[None], m.neighbours)[1][0]
+        propose_and_refine("predict", np.concatenate([vectors, near]))
     t0 = time.perf_counter()
     scores, audio = objective(own_note=True)(vectors)
     add(f"model_own_note_{len(vectors)}", len(vectors), audio[int(np.argmin(scores))], t0)
     if ctx.train is not None:
         from a2d.pipelines.proposers import nearest_neighbours
 
-        _, params = nearest_neighbours(mel[None].astype(np.float32), ctx.train, ctx.k)
-        propose_and_refine("nearest", params[0])
+        near = ctx.nearest.get(str(path))
+        if near is None:
+            near = nearest_neighbours(mel[None].astype(np.float32), ctx.train, ctx.k)[1][0]
+        propose_and_refine("nearest", near)
     for name, search in (("random", random_search), ("cma_centre", cma_from_centre)):
         t0 = time.perf_counter()
         obj = objective()
@@ -332,35 +376,3 @@ def _write(
     if accuracy is not None:
         head += f"; pitch within a semitone on {accuracy:.1%} of {n_pitched} pitched sounds"
     atomic_write(out / "summary.md", f"{head}\n\n{markdown_table(table)}")
-
-
-def pitch_accuracy(folder: str | Path) -> dict[str, Any]:
-    """Note analysis against a dev set's manifest: the share of pitched sounds whose detected
-    pitch lies within a semitone of the played note, the misses, and unpitched sounds called
-    pitched. Only analysis: nothing is rendered."""
-    import soundfile as sf
-
-    from a2d.kernels.analysis import analyse_note
-    from a2d.pipelines.devset import read_manifest
-
-    manifest = read_manifest(folder)
-    if manifest is None:
-        raise AudioInputError(f"{folder} has no manifest.json; build it with `a2d devset`")
-    hits, misses, false_pitched = 0, [], []
-    pitched = [e for e in manifest["sounds"] if e["pitched"]]
-    for e in manifest["sounds"]:
-        audio, rate = sf.read(str(Path(folder) / e["file"]), dtype="float32", always_2d=True)
-        a = analyse_note(audio.T, rate)
-        if not e["pitched"]:
-            if a.pitched:
-                false_pitched.append(e["name"])
-        elif a.pitched and abs(a.midi_float - e["pitch"]) <= 1.0:
-            hits += 1
-        else:
-            misses.append(
-                {"name": e["name"], "pitch": e["pitch"], "detected": a.to_dict()["midi_float"]}
-            )
-    return {
-        "accuracy": hits / len(pitched) if pitched else float("nan"), "hits": hits,
-        "pitched": len(pitched), "misses": misses, "unpitched_called_pitched": false_pitched,
-    }  # fmt: skip

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +71,9 @@ class SoundMatcher:
     :param steps: ODE steps of a flow model's sampler (default: the checkpoint's).
     :param solver: its ODE solver, ``euler``, ``midpoint``, ``heun`` or ``rk4`` (default: the
         checkpoint's).
+    :param neighbours: training rows proposed beside the model's samples, the nearest to the
+        input in the checkpoint's retrieval index (:mod:`a2d.kernels.retrieval`); default
+        :data:`NEIGHBOURS` when the checkpoint ships an index, else 0.
     """
 
     def __init__(
@@ -88,6 +90,7 @@ class SoundMatcher:
         analyse: bool = True,
         steps: int | None = None,
         solver: str | None = None,
+        neighbours: int | None = None,
     ) -> None:
         from a2d.contracts.plugins import create_backend
         from a2d.runtime.synth_pool import SynthPool
@@ -122,13 +125,15 @@ class SoundMatcher:
                 f"use a checkpoint trained on {spec!r}"
             )
         self.candidates = candidates if ck.model.stochastic else 1
+        self.neighbours = _neighbours(ck, checkpoint, neighbours)
         self.seed = seed
         self.settings = ck.render_settings
         self.backend = create_backend(ck.spec, ck.render_settings, **(synth_options or {}))
         self.pool = None
-        if workers > 0 and (self.candidates > 1 or refine > 0):
+        if workers > 0 and (self.candidates + self.neighbours > 1 or refine > 0):
             self.pool = SynthPool(
-                ck.spec, ck.render_settings, workers=min(workers, max(self.candidates, refine)),
+                ck.spec, ck.render_settings,
+                workers=min(workers, max(self.candidates + self.neighbours, refine)),
                 synth_options=synth_options,
             )  # fmt: skip
 
@@ -159,13 +164,24 @@ class SoundMatcher:
         )
         return out[0].detach().cpu().numpy().astype(np.float64)
 
+    def propose(self, mel: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """``(C, M, F)`` -> the candidates to render, ``(K + N, width)``, and where each came
+        from: the model's K samples, then the N nearest training rows of the shipped index."""
+        vectors = self.sample(mel)
+        sources = ["model"] * len(vectors)
+        if self.neighbours:
+            near = self.checkpoint.index.query(mel[None], self.neighbours)[1][0]
+            vectors = np.concatenate([vectors, near])
+            sources += ["index"] * len(near)
+        return vectors, sources
+
     def render(self, vectors: np.ndarray, note: Any = None) -> list[Candidate]:
         """Decode and render ``(K, width)`` vectors (spread over the workers when there are),
         each playing ``note`` when given (a :class:`a2d.contracts.notes.Note`)."""
+        from a2d.kernels.analysis import at_pitch
+
         spec = self.checkpoint.spec
-        patches = [spec.decode(v) for v in vectors]
-        if note is not None:
-            patches = [replace(p, note=note) for p in patches]
+        patches = [at_pitch(spec.decode(v), note) for v in vectors]
         if self.pool is None:
             audio = [self.backend.render(p) for p in patches]
         else:
@@ -233,20 +249,20 @@ class SoundMatcher:
             mel = self.features(sound.audio)
             lap("features")
             begin("sample")
-            vectors = self.sample(mel)
+            vectors, sources = self.propose(mel)
             lap("sample")
         else:
             vectors = np.atleast_2d(np.asarray(start, np.float64))
+            sources = ["start"] * len(vectors)
         begin("render")
         cands = self.render(vectors, note)
+        for c, source in zip(cands, sources, strict=True):
+            c.source = source
         lap("render")
         begin("score")
         ranked = self.score(sound, cands)
         lap("score")
-        extra["stages"] = {
-            "model_k1_mss_db": cands[0].mss,
-            f"best_of_{len(cands)}_mss_db": ranked[0].mss,
-        }
+        extra["stages"] = _stages(cands, ranked)
         if budget > 0:
             from a2d.pipelines.refine import refine_candidates
 
@@ -258,6 +274,37 @@ class SoundMatcher:
         result = write_result(self, sound, ranked, Path(out_dir), t, lambda: lap("write"))
         result.timings, result.target = t, sound
         return result
+
+
+#: Training rows ``a2d predict`` proposes from a shipped retrieval index, beside the model's K
+#: samples (docs/results.md: the union beats either alone on real sounds).
+NEIGHBOURS = 8
+
+
+def _neighbours(ck: Any, path: Any, asked: int | None) -> int:
+    """The number of index rows to propose: ``asked``, or the default for this checkpoint."""
+    if asked is not None and asked < 0:
+        raise ConfigError(f"--neighbours must be >= 0, got {asked}")
+    if ck.index is None:
+        if asked:
+            raise CheckpointError(
+                f"checkpoint {str(path)!r} has no retrieval index; pass --neighbours 0, or export "
+                "the model with `a2d models export CKPT --index DATA`"
+            )
+        return 0
+    return NEIGHBOURS if asked is None else asked
+
+
+def _stages(cands: list[Candidate], ranked: list[Candidate]) -> dict[str, Any]:
+    """Scores of each proposal stage for ``params.json``: the first sample, the best of each
+    source (model, index) and the best of all."""
+    stages: dict[str, Any] = {"model_k1_mss_db": cands[0].mss}
+    for source in ("model", "index"):
+        mine = [c.mss for c in cands if c.source == source]
+        if mine and len(mine) < len(cands):
+            stages[f"{source}_best_of_{len(mine)}_mss_db"] = min(mine)
+    stages[f"best_of_{len(cands)}_mss_db"] = ranked[0].mss
+    return stages
 
 
 def render_patches(backend: Any, patches: list[Patch]) -> list[np.ndarray]:
@@ -280,6 +327,7 @@ def predict(
     analyse: bool = True,
     steps: int | None = None,
     solver: str | None = None,
+    neighbours: int | None = None,
     on_done: Callable[[Path, PredictResult | PredictFailure], None] | None = None,
 ) -> PredictSummary:
     """Predict a preset for every sound (files or folders); see the module docstring.
@@ -288,6 +336,8 @@ def predict(
     :param refine: renders spent refining the best candidates on the synth (0: none).
     :param analyse: render candidates at the input's analysed note (see :class:`SoundMatcher`).
     :param steps: ODE steps, :param solver: ODE solver of a flow model (default: the checkpoint's).
+    :param neighbours: retrieved training rows proposed beside the samples (see
+        :class:`SoundMatcher`).
     :param on_done: called after each input with its result or failure (progress display).
     """
     paths = find_sounds(sounds)
@@ -306,6 +356,7 @@ def predict(
         analyse=analyse,
         steps=steps,
         solver=solver,
+        neighbours=neighbours,
     )
     with matcher:
         return _predict_all(matcher, paths, Path(out), on_done)

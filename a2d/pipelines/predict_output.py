@@ -32,6 +32,8 @@ class Candidate:
     :param vector: ``(width,)`` encoded model output in [0, 1].
     :param patch: decoded synth values. :param mss: distance to the input (dB, lower is better).
     :param audio: ``(C, N)`` render at the model's rate (raw synth level).
+    :param source: ``model`` (a sample), ``index`` (a retrieved training row), ``start`` (given
+        by the caller) or ``refine`` (found by the search on the synth).
     """
 
     index: int
@@ -40,6 +42,7 @@ class Candidate:
     audio: np.ndarray
     mss: float = float("nan")
     rank: int = 0
+    source: str = "model"
 
 
 @dataclass
@@ -190,7 +193,13 @@ def describe(
             "gain_db": sound.gain_db,
         },
         "candidates": [
-            {"rank": c.rank, "index": c.index, "mss_db": c.mss, "in_words": in_words(c.mss)}
+            {
+                "rank": c.rank,
+                "index": c.index,
+                "source": c.source,
+                "mss_db": c.mss,
+                "in_words": in_words(c.mss),
+            }
             for c in result.candidates
         ],
         "timings_s": dict(timings),

@@ -55,8 +55,8 @@ class Objective:
     :param map_fn: ``map_fn(task, items)`` runs ``task(backend, *item)`` for each item, in order:
         :meth:`a2d.runtime.synth_pool.SynthPool.map`, or :func:`local_map` around one backend.
     :param chunks: how many tasks one batch is split into (the pool's workers).
-    :param note: if given, every patch plays this note (the analysed input's), whatever its
-        note columns say.
+    :param note: if given, every patch plays this note's pitch (the analysed input's), whatever
+        its pitch column says; its note times stay its own (:func:`a2d.kernels.analysis.at_pitch`).
     """
 
     def __init__(
@@ -77,8 +77,9 @@ class Objective:
         self.renders = 0
 
     def patch(self, vector: np.ndarray) -> Patch:
-        p = self.spec.decode(np.clip(vector, 0.0, 1.0))
-        return p if self.note is None else replace(p, note=self.note)
+        from a2d.kernels.analysis import at_pitch
+
+        return at_pitch(self.spec.decode(np.clip(vector, 0.0, 1.0)), self.note)
 
     def __call__(self, vectors: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
         """``(B, width)`` -> ``(B,)`` MSS (dB) and the ``B`` renders."""
@@ -119,11 +120,12 @@ class SearchResult:
 
 
 def free_columns(spec: ParamSpec) -> np.ndarray:
-    """Indices of the columns a search moves: continuous and discrete parameters."""
+    """Indices of the columns a search moves: continuous and discrete parameters, and the note's
+    times (its first column, the pitch, is the analysed input's or fixed per start)."""
     cols = [
         i
         for g in spec.groups
-        if g.kind not in ("categorical", "note")
+        if g.kind != "categorical" and not (g.kind == "note" and g.name == "pitch")
         for i in range(g.slice.start, g.slice.stop)
     ]
     return np.asarray(cols, dtype=np.int64)
@@ -296,7 +298,7 @@ def refine_candidates(
         return ranked
     best = replace(
         ranked[0], index=len(ranked), vector=res.vector, patch=obj.patch(res.vector),
-        audio=res.audio, mss=res.mss,
+        audio=res.audio, mss=res.mss, source="refine",
     )  # fmt: skip
     out = [best, *ranked]
     for r, c in enumerate(out, start=1):

@@ -215,13 +215,16 @@ def _settings_and_details(synth_name: str, described: dict[str, Any]) -> list[st
                 f"<span class='muted'>{html.escape(stored)}</span>",
             ]
         )
-    cand_rows = [[c["rank"], f"{c['mss_db']:.2f}", c["in_words"]] for c in described["candidates"]]
+    cand_rows = [
+        [c["rank"], c.get("source", "model"), f"{c['mss_db']:.2f}", c["in_words"]]
+        for c in described["candidates"]
+    ]
     timing_rows = [[k, v] for k, v in described["timings_s"].items()]
     parts = [
         f"<h2>The preset's settings (as {html.escape(synth_name)}'s panel shows them)</h2>",
         table_html(["control", "panel shows", "meaning", "stored in the file"], rows, raw=True),
         "<h2>All candidates</h2>",
-        table_html(["rank", "MSS (dB)", "in words"], cand_rows),
+        table_html(["rank", "from", "MSS (dB)", "in words"], cand_rows),
         '<h2>Details</h2><p class="muted">'
         f"sound {html.escape(described['sound'])} &middot; model {html.escape(described['model'])} "
         + (

@@ -9,6 +9,7 @@ config, and the state (model, optimizer, step, RNG states) to resume training ex
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from a2d.contracts.plugins import model_class
 from a2d.contracts.spec import ParamSpec
 from a2d.contracts.synth import RenderSettings
 from a2d.kernels.features import MelSettings
+from a2d.kernels.retrieval import RetrievalIndex
 from a2d.storage.atomic import atomic_save, output_error
 
 #: Bumped when the layout changes incompatibly.
@@ -51,6 +53,21 @@ class Checkpoint:
     step: int
     metrics: dict[str, float] = field(default_factory=dict)
     payload: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @functools.cached_property
+    def index(self) -> RetrievalIndex | None:
+        """The retrieval index of the training rows shipped with the model
+        (:mod:`a2d.kernels.retrieval`; ``a2d models export --index``), or None."""
+        state = self.payload.get("retrieval")
+        if not state:
+            return None
+        try:
+            return RetrievalIndex.from_state(state)
+        except (ValueError, KeyError, AttributeError) as exc:
+            raise CheckpointError(
+                f"checkpoint {str(self.path)!r} has an unreadable retrieval index ({exc}); "
+                "re-export it with this a2d (`a2d models export --index DATA`)"
+            ) from exc
 
     @property
     def input_shape(self) -> tuple[int, ...]:

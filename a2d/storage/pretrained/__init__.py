@@ -139,6 +139,7 @@ def export_model(
     evaluations: dict[str, dict[str, Any]] | None = None,
     half: bool = False,
     sampling: dict[str, Any] | None = None,
+    index: Any = None,
 ) -> Path:
     """Write a deployable copy of a training checkpoint: model weights, spec, settings and
     normalisation (all ``load_checkpoint`` needs), no optimizer or RNG state, plus a card.
@@ -149,6 +150,9 @@ def export_model(
     :param half: store floating-point weights as float16 (loaded back into float32 parameters).
     :param sampling: new defaults of the model's sampling arguments (e.g. a flow model's ODE
         ``steps`` and ``method``); each must be a constructor argument of the model.
+    :param index: ``(RetrievalIndex, description)`` of the training rows
+        (:func:`a2d.storage.pretrained.index.index_from_dataset`), shipped beside the weights:
+        ``a2d predict`` proposes its nearest rows with the model's samples.
     """
     import torch
 
@@ -183,6 +187,9 @@ def export_model(
         card["sampling"] = dict(sampling)
     out_payload["model_state"] = state
     out_payload["train_state"] = {}
+    if index is not None:
+        out_payload["retrieval"] = index[0].to_state()
+        card["retrieval"] = dict(index[1])
     out_payload["card"] = card
     return save_checkpoint(out, out_payload)
 
