@@ -416,3 +416,33 @@ def test_cli_evaluate_scores_the_flow_model_against_the_baselines(
     for method in doc["methods"].values():
         for entry in method.values():
             assert entry["n"] == 3 and np.isfinite(entry["mss"])
+
+
+@pytest.mark.slow
+def test_predict_with_the_shipped_dexed_model_writes_a_syx_that_replays(
+    a2d_cli: str, tmp_path: Path
+) -> None:
+    """``a2d predict SOUND --synth dexed`` with no checkpoint: the shipped ``dexed_full`` model and
+    its retrieval index propose, refine searches, and the written ``.syx`` replays in dexed-py
+    alone as a2d rendered it."""
+    from a2d.pipelines.demo import write_demo
+    from a2d.storage.pretrained import MODELS_DIR
+
+    wav = write_demo(tmp_path / "pluck.wav", SR, 2.0)
+    proc = subprocess.run(
+        [a2d_cli, "predict", str(wav), "--synth", "dexed", "-o", str(tmp_path / "out"), "-k", "4",
+         "--neighbours", "4", "--refine", "8", "--workers", "0"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    folder = tmp_path / "out" / "pluck"
+    doc = json.loads((folder / "pluck.params.json").read_text())
+    assert doc["checkpoint"] == str(MODELS_DIR / "dexed_full.pt") and doc["spec"] == "dexed_full"
+    assert {c["source"] for c in doc["candidates"]} >= {"model", "index"}
+    assert doc["stages"]["refine_renders"] == 8
+    (reloaded,) = load_syx(folder / "pluck.syx")
+    note = Note(**{k: doc["params"]["note"][k] for k in ("pitch", "velocity")}, start=0.0,
+                end=doc["params"]["note"]["end_s"])  # fmt: skip
+    written, rate = sf.read(str(folder / "pluck.wav"), always_2d=True)
+    replay = engine_render(reloaded, note, duration=written.shape[0] / SR)
+    assert rate == SR and np.allclose(written[:, 0], replay, atol=1e-6)

@@ -20,6 +20,7 @@ neighbours of the full pooled log-mel scan that ``a2d evaluate`` uses as its bas
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -77,13 +78,19 @@ class RetrievalIndex:
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         q = self.project(pooled(mels))
-        keys = self.keys.astype(np.float32) * self.scale
-        d = (q * q).sum(1)[:, None] - 2.0 * q @ keys.T + (keys * keys).sum(1)[None]
+        keys, norms = self._dequantized
+        d = (q * q).sum(1)[:, None] - 2.0 * q @ keys.T + norms[None]
         k = min(k, len(keys))
         part = np.argpartition(d, k - 1, axis=1)[:, :k]
         order = np.lexsort((part, np.take_along_axis(d, part, 1)), axis=1)
         rows = np.take_along_axis(part, order, 1)
         return rows, self.params[rows].astype(np.float64) / LEVELS
+
+    @functools.cached_property
+    def _dequantized(self) -> tuple[np.ndarray, np.ndarray]:
+        """Keys as float32 and their squared norms, computed on the first query."""
+        keys = self.keys.astype(np.float32) * self.scale
+        return keys, (keys * keys).sum(1)
 
     def to_state(self) -> dict[str, object]:
         """Plain tensors for a checkpoint (loads with ``torch.load(weights_only=True)``)."""
