@@ -132,6 +132,15 @@ def register(app: typer.Typer) -> None:
                 min=1, metavar="N", help="With --sounds: renders per sound of each search method."
             ),
         ] = 64,
+        neighbours: Annotated[
+            int | None,
+            typer.Option(
+                min=0,
+                metavar="N",
+                help="With --sounds: index rows `a2d predict` proposes beside the samples "
+                "(default: the model's own default).",
+            ),
+        ] = None,
     ) -> None:
         """Score a checkpoint against baselines; print the summary table as JSON on stdout."""
         from rich.console import Console
@@ -142,7 +151,7 @@ def register(app: typer.Typer) -> None:
         if sounds is not None:
             _evaluate_sounds(
                 checkpoint, sounds, out, data=data, candidates=candidates, budget=budget,
-                seed=seed, limit=limit, plugin_path=plugin_path,
+                seed=seed, limit=limit, plugin_path=plugin_path, neighbours=neighbours,
                 workers=(os.cpu_count() or 1) if workers is None else workers,
             )  # fmt: skip
             return

@@ -196,6 +196,14 @@ def register(app: typer.Typer) -> None:
                 min=1, metavar="N", help="Index N train rows, evenly spread (default: all)."
             ),
         ] = None,
+        neighbours: Annotated[
+            int | None,
+            typer.Option(
+                min=0,
+                metavar="N",
+                help="Index rows `a2d predict` proposes by default (8 if unset).",
+            ),
+        ] = None,
     ) -> None:
         """Write a deployable model from a training checkpoint: weights, spec, settings and a card;
         no optimizer state. Shipped models are written this way into a2d/storage/pretrained/."""
@@ -214,7 +222,7 @@ def register(app: typer.Typer) -> None:
             built = index_from_dataset(index, read_payload(checkpoint), rows=index_rows)
         path = export_model(
             checkpoint, out, card=card_data, evaluations=evaluations, half=half,
-            sampling=sampling, index=built,
+            sampling=sampling, index=built, neighbours=neighbours,
         )  # fmt: skip
         typer.echo(f"{path}\t{path.stat().st_size / 1e6:.2f} MB")
 

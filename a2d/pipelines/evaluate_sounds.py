@@ -85,12 +85,14 @@ def evaluate_sounds(
     workers: int = 0,
     limit: int | None = None,
     synth_options: dict[str, Any] | None = None,
+    neighbours: int | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> SoundsSummary:
     """Score a checkpoint and the baselines on every sound of ``sounds``; see the module docstring.
 
     :param data: a dataset (its ``train`` split) for the nearest-neighbour rows; None skips them.
     :param candidates: K. :param budget: B, renders per sound of the equal-budget methods (>= K).
+    :param neighbours: N, index rows of the ``predict`` method (default: the model's).
     """
     from a2d.kernels.audio import find_sounds
     from a2d.pipelines.devset import read_manifest
@@ -127,7 +129,7 @@ def evaluate_sounds(
     cards: list[tuple[str, str, list[dict[str, Any]]]] = []
     with SoundMatcher(
         checkpoint, candidates=candidates, seed=seed, synth_options=synth_options,
-        workers=workers, refine=budget,
+        workers=workers, refine=budget, neighbours=neighbours,
     ) as m:  # fmt: skip
         spec, rate = m.checkpoint.spec, m.settings.sample_rate
         k = m.candidates

@@ -73,7 +73,8 @@ class SoundMatcher:
         checkpoint's).
     :param neighbours: training rows proposed beside the model's samples, the nearest to the
         input in the checkpoint's retrieval index (:mod:`a2d.kernels.retrieval`); default
-        :data:`NEIGHBOURS` when the checkpoint ships an index, else 0.
+        the model's own default (``a2d models export --neighbours``), else :data:`NEIGHBOURS`,
+        when the checkpoint ships an index; 0 when it has none.
     """
 
     def __init__(
@@ -292,7 +293,9 @@ def _neighbours(ck: Any, path: Any, asked: int | None) -> int:
                 "the model with `a2d models export CKPT --index DATA`"
             )
         return 0
-    return NEIGHBOURS if asked is None else asked
+    if asked is not None:
+        return asked
+    return int(ck.payload.get("predict_defaults", {}).get("neighbours", NEIGHBOURS))
 
 
 def _stages(cands: list[Candidate], ranked: list[Candidate]) -> dict[str, Any]:

@@ -140,6 +140,7 @@ def export_model(
     half: bool = False,
     sampling: dict[str, Any] | None = None,
     index: Any = None,
+    neighbours: int | None = None,
 ) -> Path:
     """Write a deployable copy of a training checkpoint: model weights, spec, settings and
     normalisation (all ``load_checkpoint`` needs), no optimizer or RNG state, plus a card.
@@ -153,6 +154,7 @@ def export_model(
     :param index: ``(RetrievalIndex, description)`` of the training rows
         (:func:`a2d.storage.pretrained.index.index_from_dataset`), shipped beside the weights:
         ``a2d predict`` proposes its nearest rows with the model's samples.
+    :param neighbours: how many index rows ``a2d predict`` proposes by default for this model.
     """
     import torch
 
@@ -190,6 +192,9 @@ def export_model(
     if index is not None:
         out_payload["retrieval"] = index[0].to_state()
         card["retrieval"] = dict(index[1])
+    if neighbours is not None:
+        out_payload["predict_defaults"] = {"neighbours": int(neighbours)}
+        card.setdefault("retrieval", {})["predict_neighbours"] = int(neighbours)
     out_payload["card"] = card
     return save_checkpoint(out, out_payload)
 
