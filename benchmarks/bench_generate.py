@@ -14,6 +14,7 @@ sizes shrink and the (slow, ~8 s per sample) reference protocol is skipped.
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from pathlib import Path
@@ -37,28 +38,60 @@ def _timed(fn, n: int) -> float:
     return (time.perf_counter() - t) / n
 
 
+def _bare_and_a2d_render(backend, patches) -> dict[str, float]:
+    """Seconds per voice, wall and this process's CPU: the engine's own render call on each voice
+    (loaded by an untimed a2d render first: ``render_bare``), and a2d's whole render of it (for
+    Vital: drain, warm-up, drain, reset, apply, play; for Dexed: voice bytes, load, play)."""
+    out = dict.fromkeys(("bare_wall", "bare_cpu", "a2d_wall", "a2d_cpu"), 0.0)
+    for p in patches:
+        c0, t0 = time.process_time(), time.perf_counter()
+        backend.render(p)
+        out["a2d_cpu"] += (time.process_time() - c0) / len(patches)
+        out["a2d_wall"] += (time.perf_counter() - t0) / len(patches)
+        c0, t0 = time.process_time(), time.perf_counter()
+        backend.render_bare(p.note)
+        out["bare_cpu"] += (time.process_time() - c0) / len(patches)
+        out["bare_wall"] += (time.perf_counter() - t0) / len(patches)
+    return out
+
+
 @pytest.mark.parametrize("spec_name", ["vital_simple", "vital_full"])
 def test_generate_rows_per_core(benchmark, tmp_path: Path, spec_name: str) -> None:
+    """`a2d generate` with one in-process worker (its writer thread featurises and stores one
+    block while the next renders) against the bare engine calls on the same drawn voices in the
+    same run: ``overhead_ratio`` in wall time, ``overhead_ratio_cpu`` in this process's CPU
+    time (all its threads; the machine may be shared), and a2d's own render (the determinism
+    protocol) beside both. The first round, which pays the process's one-off start-up (imports,
+    caches), is a warm-up outside the timed rounds."""
     quick = benchmark.disabled
     render = RenderSettings(duration=1.0 if quick else 4.0)
-    rows = 4 if quick else 16
+    rows = 4 if quick else 32
     runs = iter(range(100))
+    cpu: list[float] = []
 
     def run() -> None:
         cfg = GenerateConfig(synth=spec_name, num_samples=rows, out=tmp_path / f"r{next(runs)}",
-                             workers=0, shard_size=8, render=render)  # fmt: skip
+                             workers=0, shard_size=rows, render=render)  # fmt: skip
+        c0 = time.process_time()
         benchmark.extra_info["last"] = generate(cfg).to_dict()
+        cpu.append(time.process_time() - c0)
 
-    benchmark.pedantic(run, rounds=1 if quick else 3, iterations=1)
+    benchmark.pedantic(run, rounds=1 if quick else 3, iterations=1, warmup_rounds=0 if quick else 1)
     spec = get_spec(spec_name)
     backend = create_backend(spec, render)
-    patches = [spec.sample(np.random.default_rng([0, i])) for i in range(4)]
-    bare = _timed(lambda: [backend.render_bare(p.note) for p in patches], 1) / len(patches)
+    patches = [spec.sample(np.random.default_rng([0, i, 0])) for i in range(2 if quick else 8)]
+    t = _bare_and_a2d_render(backend, patches)
     per_row = benchmark.stats.stats.median / rows if benchmark.stats else float("nan")
+    per_row_cpu = float(np.median(cpu[-3:])) / rows
     info = benchmark.extra_info
     info.update(spec=spec_name, synth=backend.name, version=backend.version, rows=rows,
                 seconds_of_audio=render.duration, rows_per_s_per_core=1 / per_row,
-                bare_renders_per_s=1 / bare, overhead_ratio=per_row / bare)  # fmt: skip
+                rows_per_cpu_s=1 / per_row_cpu, bare_renders_per_s=1 / t["bare_wall"],
+                bare_renders_per_cpu_s=1 / t["bare_cpu"], overhead_ratio=per_row / t["bare_wall"],
+                overhead_ratio_cpu=per_row_cpu / t["bare_cpu"],
+                a2d_render_vs_bare_cpu=t["a2d_cpu"] / t["bare_cpu"],
+                cores_used=per_row_cpu / per_row, load_average=os.getloadavg()[0],
+                rejection_rate=info["last"]["rejection_rate"])  # fmt: skip
     if not quick:
         ref = _timed(lambda: backend.render_reference_protocol(patches[0]), 2)
         info.update(reference_rows_per_s=1 / ref, speedup_vs_reference=ref / per_row)
@@ -67,16 +100,23 @@ def test_generate_rows_per_core(benchmark, tmp_path: Path, spec_name: str) -> No
 
 
 @pytest.mark.parametrize(
-    ("spec_name", "channels", "store_audio"),
-    [("dexed_full", 2, True), ("dexed_full", 1, False), ("dexed_simple", 1, False)],
+    ("spec_name", "channels", "store_audio", "compression"),
+    [
+        ("dexed_full", 2, True, "none"),
+        ("dexed_full", 1, False, "none"),
+        ("dexed_full", 1, False, "lzf"),  # configs/generate/dexed_full.yaml's storage
+        ("dexed_simple", 1, False, "none"),
+    ],
 )
 def test_generate_dexed_rows_per_core(
-    benchmark, tmp_path: Path, spec_name: str, channels: int, store_audio: bool
+    benchmark, tmp_path: Path, spec_name: str, channels: int, store_audio: bool, compression: str
 ) -> None:
     """Dexed renders 4 s in ~4 ms, so what surrounds the render decides generation speed: rows/s
     of one in-process worker beside the bare engine calls of the same run, in wall time and in
     this process's CPU time (the machine may be shared), the loudness gate's rejection rate and
-    the bytes per 1,000 rows of the storage mode (stereo with audio, or mono mel only)."""
+    the bytes per 1,000 rows of the storage mode (stereo with audio, or mono mel only; lzf).
+    The writer thread stores one block while the next renders: `cores_used` says how much of a
+    second core that took (CPU time over wall time)."""
     quick = benchmark.disabled
     render = RenderSettings(duration=1.0 if quick else 4.0, channels=channels)
     rows = 8 if quick else 256
@@ -86,39 +126,35 @@ def test_generate_dexed_rows_per_core(
     def run() -> None:
         cfg = GenerateConfig(synth=spec_name, num_samples=rows, out=tmp_path / f"r{next(runs)}",
                              workers=0, shard_size=rows, render=render,
-                             store_audio=store_audio)  # fmt: skip
+                             store_audio=store_audio, compression=compression)  # fmt: skip
         c0 = time.process_time()
         benchmark.extra_info["last"] = generate(cfg).to_dict()
         cpu.append(time.process_time() - c0)
 
-    benchmark.pedantic(run, rounds=1 if quick else 3, iterations=1)
+    benchmark.pedantic(run, rounds=1 if quick else 3, iterations=1, warmup_rounds=0 if quick else 1)
     spec = get_spec(spec_name)
     backend = create_backend(spec, render)
-    patches = [spec.sample(np.random.default_rng([0, i])) for i in range(64)]
-    c0, t0 = time.process_time(), time.perf_counter()
-    for p in patches:  # the engine's own calls on the same voices, nothing around them
-        backend.render(p)
-    render_cpu = (time.process_time() - c0) / len(patches)
-    render_wall = (time.perf_counter() - t0) / len(patches)
-    bare_cpu = bare_wall = 0.0
-    for p in patches:  # each voice loaded untimed, then only the engine's render call timed
-        backend.render(p)
-        c0, t0 = time.process_time(), time.perf_counter()
-        backend.render_bare(p.note)
-        bare_cpu += (time.process_time() - c0) / len(patches)
-        bare_wall += (time.perf_counter() - t0) / len(patches)
+    patches = [spec.sample(np.random.default_rng([0, i, 0])) for i in range(64)]
+    t = _bare_and_a2d_render(backend, patches)
+    render_cpu, render_wall, bare_cpu, bare_wall = (
+        t["a2d_cpu"],
+        t["a2d_wall"],
+        t["bare_cpu"],
+        t["bare_wall"],
+    )
     per_row = benchmark.stats.stats.median / rows if benchmark.stats else float("nan")
-    per_row_cpu = float(np.median(cpu)) / rows
+    per_row_cpu = float(np.median(cpu[-3:])) / rows
     size = sum(f.stat().st_size for f in (tmp_path / "r0").glob("shard-*.h5"))
     info = benchmark.extra_info
     info.update(spec=spec_name, synth=backend.name, version=backend.version, rows=rows,
-                channels=channels, store_audio=store_audio, seconds_of_audio=render.duration,
+                channels=channels, store_audio=store_audio, compression=compression,
+                seconds_of_audio=render.duration,
                 rows_per_s_per_core=1 / per_row, rows_per_cpu_s=1 / per_row_cpu,
                 bare_renders_per_s=1 / bare_wall, bare_renders_per_cpu_s=1 / bare_cpu,
                 a2d_renders_per_cpu_s=1 / render_cpu, a2d_renders_per_s=1 / render_wall,
                 overhead_ratio=per_row / bare_wall, overhead_ratio_cpu=per_row_cpu / bare_cpu,
-                rejection_rate=info["last"]["rejection_rate"],
-                mb_per_1000_rows=size / rows * 1000 / 1e6)  # fmt: skip
+                rejection_rate=info["last"]["rejection_rate"], cores_used=per_row_cpu / per_row,
+                load_average=os.getloadavg()[0], mb_per_1000_rows=size / rows * 1000 / 1e6)  # fmt: skip
     ds = open_dataset(tmp_path / "r0")
     assert len(ds) == rows and np.isfinite(ds.read(0, rows)["mel"]).all()
     assert ds.read(0, 1)["mel"].shape[1] == channels

@@ -153,7 +153,7 @@ void ode_sample(const py::function& velocity, py::array& x, py::array& xin, py::
 
 // K-weighted block energies for BS.1770 loudness (a2d/loudness.py does the gating).
 py::array k_weighted_block_energy(const py::array& audio, const py::array& sos, const py::array& lo,
-                                  const py::array& hi, int num_threads) {
+                                  const py::array& hi, int num_threads, int lanes, int64_t warmup) {
   checked<float>(audio, "audio", 2);
   checked<double>(sos, "sos", 2);
   checked<int64_t>(lo, "lo", 1);
@@ -166,6 +166,9 @@ py::array k_weighted_block_energy(const py::array& audio, const py::array& sos, 
   const int64_t blocks = lo.shape(0);
   const int64_t length = audio.shape(1);
   if (hi.shape(0) != blocks) throw py::value_error("lo and hi must have the same length");
+  if (lanes < 1 || lanes > 64 || warmup < 0) {
+    throw py::value_error("lanes must be 1 to 64 and warmup >= 0");
+  }
   const int64_t* l = static_cast<const int64_t*>(lo.data());
   const int64_t* h = static_cast<const int64_t*>(hi.data());
   for (int64_t j = 0; j < blocks; ++j) {
@@ -185,7 +188,7 @@ py::array k_weighted_block_energy(const py::array& audio, const py::array& sos, 
     py::gil_scoped_release release;
     a2d::k_weighted_block_energy_cpu(static_cast<const float*>(audio.data()), audio.shape(0),
                                      length, stages.data(), n_stages, l, h, blocks,
-                                     out.mutable_data(), num_threads);
+                                     out.mutable_data(), num_threads, lanes, warmup);
   }
   return out;
 }
@@ -205,10 +208,14 @@ PYBIND11_MODULE(_core, m) {
         "Log-mel of audio (signals, T) float32 into out (signals, n_mels, frames); GIL released. "
         "lanes: SIMD width (frames per vector) to use, 0 for the widest this CPU runs.");
   m.def("k_weighted_block_energy", &k_weighted_block_energy, py::arg("audio"), py::arg("sos"),
-        py::arg("lo"), py::arg("hi"), py::arg("num_threads") = 0,
+        py::arg("lo"), py::arg("hi"), py::arg("num_threads") = 0, py::arg("lanes") = 1,
+        py::arg("warmup") = 0,
         "Sum of squares of each signal of audio (signals, T) float32, filtered by the biquad "
         "cascade sos (stages, 6) float64 (b0 b1 b2 1 a1 a2), over each block [lo[j], hi[j]): "
-        "(signals, blocks) float64; GIL released.");
+        "(signals, blocks) float64; GIL released. lanes > 1 splits each signal into that many "
+        "segments filtered as interleaved recursions, each after `warmup` samples of overlap "
+        "from a zero state (equal to one pass to within rounding when warmup covers the "
+        "filter's memory; signals shorter than lanes x warmup get one pass).");
   m.def("simd_lanes", &a2d::simd_lane_options,
         "The SIMD widths (frames per vector) the mel kernel can use on this CPU, widest first.");
   m.def("_fft", &fft, py::arg("x"), py::arg("lanes") = 0,

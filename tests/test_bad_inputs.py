@@ -36,6 +36,17 @@ import torch
 from a2d.contracts.errors import ExitCode
 
 CLI = [sys.executable, "-c", "from a2d.cli import run; run()"]
+#: Starts a command as a terminal does, with SIGINT at its default disposition. A test run started
+#: in the background (``nohup``, ``&`` in a script) ignores SIGINT, every child inherits that, and
+#: Python installs its KeyboardInterrupt handler only where SIGINT is not ignored at start-up: a
+#: Ctrl-C would then not reach a2d at all. This shim puts SIGINT back to its default and replaces
+#: itself with the command (``exec``: same pid and process group), so the command's own start-up
+#: and its handling of the real signal are what the Ctrl-C cases test, wherever pytest runs.
+AS_FROM_A_TERMINAL = [
+    sys.executable, "-c",
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])",
+]  # fmt: skip
 PARALLEL = 3
 TIMEOUT = 240
 
@@ -91,8 +102,8 @@ def interrupt(
     """Start the command, send SIGINT to its process group once ``when()`` holds, collect it."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "A2D_NUM_THREADS": "1"}
     proc = subprocess.Popen(
-        [*CLI, *map(str, args)], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, env=env, start_new_session=True,
+        [*AS_FROM_A_TERMINAL, *CLI[1:], *map(str, args)], cwd=cwd, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, env=env, start_new_session=True,
     )  # fmt: skip
     deadline = time.monotonic() + TIMEOUT
     while not when() and proc.poll() is None and time.monotonic() < deadline:

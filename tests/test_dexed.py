@@ -251,6 +251,31 @@ def test_render_bare_is_one_engine_call(full: DexedBackend) -> None:
     assert audio.shape == (SR,) and audio.dtype == np.float32
 
 
+@pytest.mark.parametrize("name", ["dexed_full", "dexed_simple"])
+def test_voices_go_to_the_engine_as_load_patch_would_send_them(name: str) -> None:
+    """The backend hands its voice bytes to dexed-py's engine directly: they must be exactly the
+    bytes ``load_patch(Patch.from_sysex(data))`` sends (dexed-py's parser keeps a valid voice as
+    it is), for every spec's draws and the extremes of every byte, and play the same audio."""
+    from a2d_dexed.backend import OPERATORS_ON
+
+    fast = create_backend(get_spec(name), SHORT)
+    assert fast._engine is not None  # the direct path is the one generation takes
+    spec = fast.spec
+    voices = [fast.voice_bytes(spec.sample(np.random.default_rng([5, s]))) for s in range(300)]
+    voices += [
+        voice.voice_bytes({}, name="INIT VOICE"),
+        voice.voice_bytes({k: hi for k, (_, hi) in voice.LAYOUT.items()}, name="~" * 10),
+        voice.voice_bytes({k: 0 for k in voice.LAYOUT}, name=""),
+    ]
+    for data in voices:
+        assert dexed.Patch.from_sysex(data).to_sysex() == data + OPERATORS_ON
+    slow = create_backend(spec, SHORT)
+    slow._engine = None  # dexed-py's public path: Patch.from_sysex, then load_patch
+    note = Note(60, 100, 0.0, 0.5)
+    for data in voices[:4] + voices[-3:]:
+        assert np.array_equal(fast.render_voice(data, note), slow.render_voice(data, note))
+
+
 # ---- presets -----------------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["dexed_full", "dexed_simple"])
 def test_written_syx_is_a_dx7_single_voice_dump_that_reloads_to_the_same_audio(

@@ -108,3 +108,66 @@ def test_native_block_energies_refuse_bad_input() -> None:
         core.k_weighted_block_energy(audio, sos * 2, lo, hi)
     with pytest.raises(ValueError, match="C-contiguous float32"):
         core.k_weighted_block_energy(audio.astype(np.float64), sos, lo, hi)
+
+
+def _dexed_like(samples: int, rate: int) -> np.ndarray:
+    """A loud FM-like note that ends and rings down towards subnormal filter states, then a
+    30 Hz rumble (the slowest part of the K-weighting's memory), mono float32."""
+    t = np.arange(samples) / rate
+    note = np.sin(2 * np.pi * 220 * t + 3 * np.sin(2 * np.pi * 440 * t)) * np.exp(-t * 6)
+    note[samples // 3 :] = 0.0
+    rumble = 0.5 * np.sin(2 * np.pi * 30 * t) * (t > t[-1] * 0.6)
+    return (note + rumble)[None].astype(np.float32)
+
+
+@pytest.mark.native
+@NEEDS_CORE
+@pytest.mark.parametrize("rate", [22050, 44100, 48000])
+def test_split_lanes_equal_one_pass(rate: int) -> None:
+    """A signal split into lanes (independent recursions, each warmed up over lane_warmup samples
+    from a zero state) gives the block energies of one exact pass to within rounding, and the
+    same loudness as the Python reference and pyloudnorm; mono clips take 2 lanes by default."""
+    from a2d.kernels.loudness import _block_energy_cpp, _block_energy_python, lane_warmup
+
+    rng = np.random.default_rng(rate)
+    n = rate * 4
+    clips = [_dexed_like(n, rate), *[_clip(rng, 1, n, lvl) for lvl in (0.0, -30.0, -50.0)]]
+    clips.append(_clip(rng, 2, n + 11, -20.0))  # stereo, an odd length
+    for clip in clips:
+        one = _block_energy_cpp(clip, rate, lanes=1)
+        ref = _block_energy_python(clip, rate)
+        # Running sums of the whole clip's energy are differenced per block (in either
+        # implementation): a block's error is rounding of the total, not of the block.
+        floor = 1e-12 * one.sum()
+        for lanes in (2, 3, 4, 8):
+            split = _block_energy_cpp(clip, rate, lanes=lanes)
+            np.testing.assert_allclose(split, one, rtol=1e-9, atol=floor)
+            np.testing.assert_allclose(split, ref, rtol=1e-9, atol=floor)
+        py = float(integrated_loudness(clip, rate, implementation="python"))
+        cpp = float(integrated_loudness(clip, rate, implementation="cpp"))
+        assert abs(cpp - py) < 1e-9 or (np.isinf(cpp) and cpp == py)
+        if clip.shape[0] == 1 and np.isfinite(py):
+            meter = pyloudnorm.Meter(rate).integrated_loudness(clip.T.astype(np.float64))
+            assert abs(cpp - float(meter)) < 1e-6
+    # The warm-up is what makes the split exact: without it the lanes start from a wrong state.
+    core, clip = _native.core(), clips[0]
+    from a2d.kernels.loudness import _blocks, _sos
+
+    lo, hi = _blocks(n, rate)
+    bare = core.k_weighted_block_energy(clip, _sos(float(rate)), lo, hi, 1, 4, 0)
+    assert np.max(np.abs(bare - one) / (one + floor)) > 1e-6
+    assert 0 < lane_warmup(float(rate)) < n // 8
+
+
+@pytest.mark.native
+@NEEDS_CORE
+def test_split_lanes_fall_back_to_one_pass_on_short_signals() -> None:
+    core = _native.core()
+    audio = np.random.default_rng(0).standard_normal((1, 1000)).astype(np.float32)
+    sos = np.array([[1.0, -0.5, 0.0, 1.0, -0.9, 0.0]])
+    lo, hi = np.arange(0, 900, 100, dtype=np.int64), np.arange(100, 1000, 100, dtype=np.int64)
+    one = core.k_weighted_block_energy(audio, sos, lo, hi, 1, 1, 0)
+    # lanes x warmup longer than the signal: one exact pass (bit-identical), not a wrong split
+    assert np.array_equal(core.k_weighted_block_energy(audio, sos, lo, hi, 1, 4, 400), one)
+    with pytest.raises(ValueError, match="lanes"):
+        core.k_weighted_block_energy(audio, sos, lo, hi, 1, 0, 0)

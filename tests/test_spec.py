@@ -152,3 +152,31 @@ def test_categorical_draws_are_exactly_generator_choice() -> None:
         for _ in range(200):
             assert p.sample(fast) == p.values[int(slow.choice(len(p.values), p=p.probabilities))]
         assert fast.random() == slow.random()
+
+
+def test_column_plan_encodes_exactly_as_each_parameter() -> None:
+    """ParamSpec.encode_into runs the whole-spec ColumnPlan; it must give the per-parameter
+    encoding bit for bit on every registered spec (and the toy spec's scalar categorical),
+    fall back to it for numpy scalars, and raise its error for a missing parameter."""
+    from a2d.contracts.plugins import registries
+
+    specs = registries().specs
+    all_specs = [specs.get(name) for name in specs] + [small_spec(t) for t in ("sorted", "fixed")]
+    assert len(all_specs) >= 6
+    for spec in all_specs:
+        for seed in range(50):
+            patch = spec.sample(np.random.default_rng([3, seed]))
+            fast = np.full(spec.width, np.nan, np.float32)
+            spec.encode_into(patch, fast)
+            each = np.full(spec.width, np.nan, np.float32)
+            spec._encode_each(patch, each)
+            each[spec._columns.width :] = fast[spec._columns.width :]  # the note, encoded once
+            assert np.array_equal(fast, each), spec.name
+        odd = Patch({k: np.float32(v) for k, v in patch.params.items()}, patch.note)
+        assert not spec._columns.encode_into(odd.params, np.zeros(spec.width, np.float32))
+        want = np.zeros(spec.width, np.float32)
+        spec._encode_each(odd, want)
+        assert np.array_equal(spec.encode(odd)[: spec._columns.width], want[: spec._columns.width])
+        missing = Patch(dict(list(patch.params.items())[1:]), patch.note)
+        with pytest.raises(SpecError, match="has no value for parameter"):
+            spec.encode(missing)

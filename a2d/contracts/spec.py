@@ -17,11 +17,13 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from a2d.contracts.encoder import ColumnPlan
 from a2d.contracts.errors import SpecError
 from a2d.contracts.notes import Note, NoteSpec, NoteTimes
 from a2d.contracts.params import _PARAM_KINDS, Categorical, Continuous, Discrete, Param
@@ -114,7 +116,7 @@ class ParamSpec:
     @property
     def width(self) -> int:
         """Number of encoded columns (parameters, then the note)."""
-        return sum(p.width for p in self.params) + self.note.width
+        return self._columns.width + self.note.width
 
     @property
     def column_names(self) -> list[str]:
@@ -155,7 +157,20 @@ class ParamSpec:
         self.encode_into(patch, out)
         return out
 
+    @cached_property
+    def _columns(self) -> ColumnPlan:
+        return ColumnPlan(self.params)
+
     def encode_into(self, patch: Patch, out: np.ndarray) -> None:
+        i = self._columns.width
+        if not self._columns.encode_into(patch.params, out):
+            self._encode_each(patch, out)
+        note = np.zeros(self.note.width, dtype=np.float64)
+        self.note.encode_into(patch.note, note)
+        out[i:] = note
+
+    def _encode_each(self, patch: Patch, out: np.ndarray) -> None:
+        """The parameter columns one parameter at a time (the reference of ColumnPlan)."""
         i = 0
         buf = np.zeros(max(p.width for p in self.params), dtype=np.float64)
         for p in self.params:
@@ -169,9 +184,6 @@ class ParamSpec:
             p.encode_into(value, view)
             out[i : i + p.width] = view
             i += p.width
-        note = np.zeros(self.note.width, dtype=np.float64)
-        self.note.encode_into(patch.note, note)
-        out[i:] = note
 
     def encode_many(self, patches: Sequence[Patch]) -> np.ndarray:
         """``(N, width)`` float32."""

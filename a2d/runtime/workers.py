@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -164,20 +165,31 @@ def _write_shard(job: ShardJob, progress: Callable[[int, int, int], None] | None
     )  # fmt: skip
     attempts = rejected = 0
     try:
-        with ShardWriter(
-            Path(job.out) / shard_name(job.index), job.rows, shapes,
-            chunk_rows=job.chunk_rows, compression=job.compression,
-        ) as shard:  # fmt: skip
+        with (
+            ShardWriter(
+                Path(job.out) / shard_name(job.index), job.rows, shapes,
+                chunk_rows=job.chunk_rows, compression=job.compression,
+            ) as shard,
+            ThreadPoolExecutor(1, thread_name_prefix="a2d-shard") as writer,
+        ):  # fmt: skip
+            # One block is featurised and written (mel, compression, HDF5) in the writer thread
+            # while the next renders here: both synth engines, the mel and HDF5's filters work
+            # outside the GIL. Leaving the `with` waits for the writer before the file closes.
+            pending: Future[None] | None = None
             for b0 in range(0, job.rows, job.block_rows):
                 b1 = min(b0 + job.block_rows, job.rows)
                 block, block_att, block_rej = _render_block(job, backend, gate, b0, b1)
-                shard.write(b0, block)
-                attempts, rejected = attempts + block_att, rejected + block_rej
+                if pending is not None:
+                    pending.result()  # the previous block is stored (or its error raised)
                 if shard.failed:
                     break
+                pending = writer.submit(_store_block, job, shard, b0, block)
+                attempts, rejected = attempts + block_att, rejected + block_rej
                 if report is not None:
                     report(b1 - b0, block_att, block_rej)
                 _check_parent(job)
+            if pending is not None:
+                pending.result()
             attrs = {
                 "first_row": job.first_row, "rows": job.rows, "shard_index": job.index,
                 "seed": job.seed, "spec_fingerprint": job.spec.fingerprint,
@@ -203,7 +215,8 @@ def _render_block(
     job: ShardJob, backend: SynthBackend, gate: LoudnessGate, b0: int, b1: int
 ) -> tuple[dict[str, np.ndarray], int, int]:
     """Rows ``[b0, b1)`` of the shard, each redrawn until it passes the loudness gate: the shard
-    fields of the block, the draws made and the draws rejected."""
+    fields of the block but the mel (with the audio, always; see :func:`_store_block`), the draws
+    made and the draws rejected."""
     n = b1 - b0
     audio = np.empty((n, job.render.channels, job.render.num_samples), np.float32)
     params = np.empty((n, job.spec.width), np.float32)
@@ -231,15 +244,21 @@ def _render_block(
             attempt,
         )
     block = {
-        "mel": mel_batch(audio, job.render.sample_rate, job.mel),
+        "audio": audio,
         "params": params,
         "note": notes,
         "row": np.arange(job.first_row + b0, job.first_row + b1),
         "attempt": tries,
     }
-    if job.store_audio:
-        block["audio"] = audio
     return block, draws, rejected
+
+
+def _store_block(job: ShardJob, shard: ShardWriter, b0: int, block: dict[str, np.ndarray]) -> None:
+    """Add the block's log-mel (and drop its audio unless stored), then write it at row ``b0``."""
+    block["mel"] = mel_batch(block["audio"], job.render.sample_rate, job.mel)
+    if not job.store_audio:
+        del block["audio"]
+    shard.write(b0, block)
 
 
 def _check_parent(job: ShardJob) -> None:

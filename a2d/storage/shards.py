@@ -151,7 +151,9 @@ class ShardWriter:
     def write(self, start: int, block: dict[str, np.ndarray]) -> None:
         """Store rows ``[start, start + n)`` of every field in ``block`` (cast to its dtype)."""
         for name, values in block.items():
-            self._dsets[name][start : start + len(values)] = values.astype(FIELD_DTYPES[name])
+            self._dsets[name][start : start + len(values)] = values.astype(
+                FIELD_DTYPES[name], copy=False
+            )
 
     def finish(self, attrs: dict[str, Any]) -> None:
         """Write the attributes and flush everything to disk (the rename follows on leaving the
