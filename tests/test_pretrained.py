@@ -66,7 +66,12 @@ def test_predict_without_a_checkpoint_uses_the_shipped_default(a2d_cli, tmp_path
     folder = tmp_path / "out" / "pluck"
     doc = json.loads((folder / "pluck.params.json").read_text())
     assert doc["checkpoint"] == str(MODELS_DIR / "vital_simple.pt")
-    assert doc["spec"] == "vital_simple" and len(doc["candidates"]) == 4
+    assert doc["spec"] == "vital_simple"
+    # the model's 4 samples and the shipped index's nearest training rows (NEIGHBOURS by default)
+    from a2d.pipelines.predict import NEIGHBOURS
+
+    sources = sorted(c["source"] for c in doc["candidates"])
+    assert sources == ["index"] * NEIGHBOURS + ["model"] * 4
     assert (folder / "pluck.vital").is_file() and (folder / "report.html").is_file()
 
 
