@@ -140,7 +140,8 @@ class SynthChoice:
 
 
 def available_synths(models: list[ModelChoice]) -> list[SynthChoice]:
-    """Every registered synth, those with models first."""
+    """Every registered synth: those with models first, the default synth (Vital) first of
+    them, then by name."""
     from a2d.contracts.errors import A2DError
     from a2d.contracts.plugins import registries
 
@@ -157,4 +158,8 @@ def available_synths(models: list[ModelChoice]) -> list[SynthChoice]:
         if ok and not n:
             reason = f"no model for {name}; start `a2d serve --checkpoint` with one trained for it"
         out.append(SynthChoice(name, cls.display_name or name, ok, reason, n))
-    return sorted(out, key=lambda s: (not s.models, not s.available, s.name))
+    from a2d.storage.pretrained import DEFAULT_SYNTH
+
+    return sorted(
+        out, key=lambda s: (not s.models, not s.available, s.name != DEFAULT_SYNTH, s.name)
+    )
