@@ -111,3 +111,20 @@ def test_matched_mss_calls_a_near_silent_render_silent() -> None:
     ref = float(integrated_loudness(target, rate))
     scores = matched_mss(np.stack([quiet, loud_enough]), target, ref, rate)
     assert np.isinf(scores[0]) and scores[1] < 0.01
+
+
+@pytest.mark.parametrize(("rate", "target"), [(48000, 44100), (22050, 44100), (44100, 11025)])
+@pytest.mark.parametrize("shape", [(1000,), (2, 4801), (1, 333)])
+def test_resample_is_librosas_soxr_hq(rate: int, target: int, shape: tuple[int, ...]) -> None:
+    """a2d resamples through soxr itself (librosa's audio module costs predict about 2 s to
+    import): the same samples and length as ``librosa.resample(..., res_type="soxr_hq")``."""
+    import librosa
+
+    from a2d.kernels.audio import resample
+
+    y = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    want = librosa.resample(y, orig_sr=rate, target_sr=target, res_type="soxr_hq")
+    got = resample(y, rate, target)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
+    assert resample(y, rate, rate) is y

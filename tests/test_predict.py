@@ -179,6 +179,25 @@ def test_worker_processes_render_the_same_candidates(
         assert b.mss == pytest.approx(a.mss, abs=1e-3)
 
 
+def test_render_threads_give_the_one_synth_prediction(demo_wav, tmp_path):
+    """The shipped Vital model's default path (samples + index rows + refine) on two render
+    threads picks, refines and scores exactly as on one synth, and reports its lanes' speed."""
+    from a2d.pipelines.predict import SoundMatcher
+
+    got = {}
+    for threads in (1, 2):
+        with SoundMatcher(None, candidates=4, neighbours=3, refine=12, threads=threads) as matcher:
+            assert (matcher.pool is None) == (threads == 1)
+            got[threads] = matcher.match(demo_wav, tmp_path / str(threads))
+    one, two = got[1], got[2]
+    assert [c.source for c in two.candidates] == [c.source for c in one.candidates]
+    for a, b in zip(one.candidates, two.candidates, strict=True):
+        np.testing.assert_array_equal(a.vector, b.vector)
+        np.testing.assert_allclose(b.audio, a.audio, rtol=0, atol=1e-6)
+        assert b.mss == pytest.approx(a.mss, abs=1e-4)
+    assert two.candidates[0].source == "refine" or two.candidates[0].mss <= one.candidates[0].mss
+
+
 def test_a_batch_continues_past_bad_files(tiny_feedforward_checkpoint, demo_wav, tmp_path):
     empty = tmp_path / "empty.wav"
     empty.write_bytes(b"")

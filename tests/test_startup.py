@@ -47,3 +47,32 @@ def test_help_and_version_import_nothing_heavy(args: tuple[str, ...]) -> None:
 def test_a_commands_help_imports_nothing_heavy(command: str) -> None:
     got = probe(command, "--help")
     assert got["code"] == 0 and f"a2d {command}" in got["out"] and got["heavy"] == []
+
+
+PREDICT_PROBE = """
+import json, sys
+from a2d.cli import main
+code = main(["predict", sys.argv[1], "-o", sys.argv[2], "-k", "2", "--refine", "2"])
+print(json.dumps({"code": code, "loaded": sorted(m for m in sys.argv[3].split(",")
+                                                 if m in sys.modules)}))
+"""
+
+
+def test_predict_loads_no_numba_librosa_audio_or_scipy_stats(tmp_path) -> None:
+    """``a2d predict`` (shipped model, analysis, mel, refine, report) runs without librosa's
+    numba code, whose first JIT compile cost a fresh install 20-30 s on the first prediction,
+    and without scipy.stats/signal/optimize (about 2 s of imports per run)."""
+    from a2d.pipelines.demo import write_demo
+
+    wav = write_demo(tmp_path / "pluck.wav", 48000, 1.5)  # 48 kHz: the resampler runs too
+    avoid = ("numba", "librosa.core.audio", "librosa.core.pitch", "scipy.stats",
+             "scipy.signal", "scipy.optimize")  # fmt: skip
+    env = {**os.environ, "A2D_BLOCK_PLUGINS": "toysynth"}
+    proc = subprocess.run(
+        [sys.executable, "-c", PREDICT_PROBE, str(wav), str(tmp_path / "out"), ",".join(avoid)],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["code"] == 0 and got["loaded"] == []
+    assert list((tmp_path / "out").glob("*/*.vital"))

@@ -70,6 +70,11 @@ class SynthBackend(ABC):
     display_name: ClassVar[str] = ""
     #: File suffix of the presets :meth:`write_preset` writes, e.g. ``".vital"``.
     preset_suffix: ClassVar[str] = ""
+    #: Whether separate instances may render at the same time in threads of one process (the
+    #: engine releases the GIL while it renders and instances share no state); a synth pool then
+    #: renders one input's candidates on several cores without worker processes. Set it only
+    #: after measuring both (speed-up and identical renders); False is always safe.
+    parallel_threads: ClassVar[bool] = False
 
     def __init__(
         self, spec: ParamSpec, settings: RenderSettings | None = None, **options: Any

@@ -2,7 +2,8 @@
 
 :func:`analyse_note` estimates, from one clip:
 
-- **pitch**: ``librosa.pyin`` (probabilistic YIN) on the mono mix resampled to :data:`PYIN_RATE`,
+- **pitch**: probabilistic YIN (:func:`a2d.kernels.pitch.pyin`, the numbers of ``librosa.pyin``
+  without numba) on the mono mix resampled to :data:`PYIN_RATE`,
   between :data:`FMIN_HZ` and :data:`FMAX_HZ`; the median f0 of the voiced frames that lie inside
   the note (frame RMS within :data:`ACTIVE_DB` of the loudest frame) gives a fractional MIDI number,
   rounded to the note.
@@ -119,7 +120,8 @@ def analyse_note(audio: np.ndarray, sample_rate: int) -> NoteAnalysis:
 
     :raises ValueError: for silent or shorter-than-0.4 s audio.
     """
-    import librosa
+    from a2d.kernels.audio import resample
+    from a2d.kernels.pitch import pyin
 
     mono = _mono(audio)
     if mono.shape[-1] < round(0.4 * sample_rate):
@@ -130,11 +132,7 @@ def analyse_note(audio: np.ndarray, sample_rate: int) -> NoteAnalysis:
         raise ValueError("audio is silent; there is no note to analyse")
     stereo = audio if np.ndim(audio) == 2 else mono[None]
     lufs = float(integrated_loudness(np.asarray(stereo[:3], dtype=np.float32), sample_rate))
-    y = (
-        librosa.resample(mono, orig_sr=sample_rate, target_sr=PYIN_RATE)
-        if sample_rate != PYIN_RATE
-        else mono
-    )
+    y = resample(mono, sample_rate, PYIN_RATE)
     db = _frame_db(y, PYIN_FRAME, PYIN_HOP)
     peak = db.max()
     seconds = len(y) / PYIN_RATE
@@ -143,7 +141,7 @@ def analyse_note(audio: np.ndarray, sample_rate: int) -> NoteAnalysis:
     last = len(db) - 1 - int(np.argmax(db[::-1] >= peak + END_DB))
     sustained = last >= len(db) - 2
     end = seconds if sustained else float(frame_t[last])
-    f0, voiced, _ = librosa.pyin(
+    f0, voiced, _ = pyin(
         y, fmin=FMIN_HZ, fmax=FMAX_HZ, sr=PYIN_RATE, frame_length=PYIN_FRAME, hop_length=PYIN_HOP,
         resolution=PYIN_RESOLUTION, center=True,
     )  # fmt: skip

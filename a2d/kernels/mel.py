@@ -23,7 +23,16 @@ from a2d.contracts.errors import AudioInputError, ConfigError
 from a2d.kernels import _native
 from a2d.kernels.features import MelSettings
 
-__all__ = ["MelFilterbank", "mel_filterbank", "mel_spectrogram", "resolve_settings"]
+__all__ = [
+    "MelFilterbank",
+    "hz_to_mel",
+    "mel_filterbank",
+    "mel_spectrogram",
+    "mel_to_hz",
+    "mel_weights",
+    "periodic_window",
+    "resolve_settings",
+]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)  # identity hash: cached per settings
@@ -46,23 +55,107 @@ class MelFilterbank:
     weights: np.ndarray
 
 
+# ---- the filterbank, in NumPy (librosa's numbers without importing librosa: its filters module
+# loads numba and scipy.signal, about 1 s of start-up for a 2 ms computation) --------------------
+_F_SP = 200.0 / 3  # Slaney: Hz per mel below 1 kHz
+_MIN_LOG_HZ = 1000.0
+_MIN_LOG_MEL = _MIN_LOG_HZ / _F_SP
+_LOGSTEP = np.log(6.4) / 27.0
+
+
+def hz_to_mel(frequencies: Any, *, htk: bool = False) -> Any:
+    """Hz to mels (Slaney's scale, or HTK's), as ``librosa.hz_to_mel``."""
+    f = np.asanyarray(frequencies, dtype=np.float64)
+    if htk:
+        return 2595.0 * np.log10(1.0 + f / 700.0)
+    mels = f / _F_SP
+    log = f >= _MIN_LOG_HZ
+    if f.ndim:
+        mels[log] = _MIN_LOG_MEL + np.log(f[log] / _MIN_LOG_HZ) / _LOGSTEP
+    elif log:
+        mels = _MIN_LOG_MEL + np.log(f / _MIN_LOG_HZ) / _LOGSTEP
+    return mels
+
+
+def mel_to_hz(mels: Any, *, htk: bool = False) -> Any:
+    """Mels to Hz, the inverse of :func:`hz_to_mel` (``librosa.mel_to_hz``)."""
+    m = np.asanyarray(mels, dtype=np.float64)
+    if htk:
+        return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
+    freqs = _F_SP * m
+    log = m >= _MIN_LOG_MEL
+    if m.ndim:
+        freqs[log] = _MIN_LOG_HZ * np.exp(_LOGSTEP * (m[log] - _MIN_LOG_MEL))
+    elif log:
+        freqs = _MIN_LOG_HZ * np.exp(_LOGSTEP * (m - _MIN_LOG_MEL))
+    return freqs
+
+
+def mel_weights(
+    sample_rate: float,
+    n_fft: int,
+    *,
+    n_mels: int = 128,
+    fmin: float = 0.0,
+    fmax: float | None = None,
+    htk: bool = False,
+    norm: str | None = "slaney",
+) -> np.ndarray:
+    """``(n_mels, n_fft // 2 + 1)`` float32 triangular filters: ``librosa.filters.mel`` with the
+    same arguments, computed the same way (tested equal)."""
+    fmax = float(sample_rate) / 2 if fmax is None else fmax
+    weights = np.zeros((int(n_mels), int(1 + n_fft // 2)), dtype=np.float32)
+    fftfreqs = np.fft.rfftfreq(n=n_fft, d=1.0 / sample_rate)
+    mel_f = mel_to_hz(
+        np.linspace(hz_to_mel(fmin, htk=htk), hz_to_mel(fmax, htk=htk), int(n_mels) + 2), htk=htk
+    )
+    fdiff = np.diff(mel_f)
+    ramps = np.subtract.outer(mel_f, fftfreqs)
+    for i in range(int(n_mels)):
+        lower = -ramps[i] / fdiff[i]
+        upper = ramps[i + 2] / fdiff[i + 1]
+        weights[i] = np.maximum(0, np.minimum(lower, upper))
+    if norm == "slaney":
+        weights *= (2.0 / (mel_f[2 : n_mels + 2] - mel_f[:n_mels]))[:, np.newaxis]
+    elif norm is not None:
+        raise ConfigError(f"unknown mel norm {norm!r}; use 'slaney' or none")
+    return weights
+
+
+#: Cosine-sum coefficients of the analysis windows (``scipy.signal.windows.general_cosine``).
+_WINDOWS: dict[str, tuple[float, ...]] = {"hann": (0.5, 0.5), "hamming": (0.54, 1.0 - 0.54)}
+
+
+def periodic_window(name: str, n: int) -> np.ndarray:
+    """``(n,)`` float64 periodic window, as ``scipy.signal.get_window(name, n, fftbins=True)``."""
+    try:
+        coeffs = _WINDOWS[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown mel window {name!r}; use one of {', '.join(sorted(_WINDOWS))}"
+        ) from None
+    if n <= 1:
+        return np.ones(max(n, 0))
+    fac = np.linspace(-np.pi, np.pi, n + 1)
+    w = np.zeros(n + 1)
+    for k, a in enumerate(coeffs):
+        w += a * np.cos(k * fac)
+    return w[:n]
+
+
 @lru_cache(maxsize=32)
 def mel_filterbank(settings: MelSettings, sample_rate: int) -> MelFilterbank:
     """The (cached) filterbank and window for ``settings`` at ``sample_rate`` Hz."""
-    import librosa
-    import scipy.signal
-
-    dense = librosa.filters.mel(
-        sr=sample_rate,
-        n_fft=settings.n_fft,
+    dense = mel_weights(
+        sample_rate,
+        settings.n_fft,
         n_mels=settings.n_mels,
         fmin=settings.fmin,
         fmax=settings.fmax,
         htk=settings.htk,
         norm=settings.norm,
-        dtype=np.float32,
     )
-    window = scipy.signal.get_window(settings.window, settings.n_fft, fftbins=True)
+    window = periodic_window(settings.window, settings.n_fft)
     starts, lengths, chunks = [], [], []
     for row in dense:
         nonzero = np.flatnonzero(row)

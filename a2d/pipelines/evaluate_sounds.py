@@ -139,7 +139,7 @@ def evaluate_sounds(
                 f"retrieved rows; pass --budget {k + m.neighbours} or more"
             )
         map_fn = m.pool.map if m.pool is not None else local_map(m.backend)
-        chunks = 2 * m.pool.workers if m.pool is not None else 1
+        chunks = 2 * m.pool.lanes if m.pool is not None else 1
         ctx = _Context(m, spec, rate, map_fn, chunks, budget, seed, k, train)
         ctx.nearest = _nearest_all(ctx, paths)
         with open(out / "sounds.csv", "w", newline="") as f:  # rows as they come: a killed run

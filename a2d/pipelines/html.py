@@ -212,13 +212,13 @@ def spectrogram_image(rgb: np.ndarray) -> np.ndarray:
 def axis_ticks(seconds: float, mel: Any) -> tuple[list[tuple[float, str]], list[tuple[float, str]]]:
     """Tick marks of a spectrogram image as ``(position in %, label)``: frequencies (Hz, at their
     log-mel heights from the bottom, none overlapping) and times (s, from the left)."""
-    import librosa
+    from a2d.kernels.mel import hz_to_mel
 
-    lo, hi = librosa.hz_to_mel([mel.fmin, mel.fmax], htk=mel.htk)
+    lo, hi = hz_to_mel([mel.fmin, mel.fmax], htk=mel.htk)
     freq: list[tuple[float, str]] = []
     last = -100.0
     for f in FREQ_TICKS:
-        pos = float(100 * (librosa.hz_to_mel(f, htk=mel.htk) - lo) / (hi - lo))
+        pos = float(100 * (hz_to_mel(f, htk=mel.htk) - lo) / (hi - lo))
         if mel.fmin < f < mel.fmax and pos - last >= 7:  # no overlapping labels
             last = pos
             freq.append((pos, f"{f // 1000}k" if f >= 1000 else str(f)))

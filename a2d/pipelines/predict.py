@@ -64,6 +64,10 @@ class SoundMatcher:
     :param synth_options: backend options (e.g. ``plugin_path`` for Surge XT).
     :param workers: synth worker processes that render the candidates (0: render here). They
         start loading their synths at once, while the model loads and samples.
+    :param threads: with ``workers=0``, render on this many synths in threads of this process,
+        for synths that allow it (:attr:`a2d.contracts.synth.SynthBackend.parallel_threads`;
+        Vital and Dexed do); default: the free cores (:func:`a2d.runtime.threads.command_threads`,
+        which ``A2D_NUM_THREADS`` caps); 1: render on one synth.
     :param refine: renders spent refining the best candidates on the synth (:mod:`a2d.pipelines.refine`);
         0: none.
     :param analyse: find the input's note (:mod:`a2d.kernels.analysis`), render every candidate at it
@@ -92,6 +96,7 @@ class SoundMatcher:
         steps: int | None = None,
         solver: str | None = None,
         neighbours: int | None = None,
+        threads: int | None = None,
     ) -> None:
         from a2d.contracts.plugins import create_backend
         from a2d.runtime.synth_pool import SynthPool
@@ -131,12 +136,22 @@ class SoundMatcher:
         self.settings = ck.render_settings
         self.backend = create_backend(ck.spec, ck.render_settings, **(synth_options or {}))
         self.pool = None
-        if workers > 0 and (self.candidates + self.neighbours > 1 or refine > 0):
+        renders = max(self.candidates + self.neighbours, refine)
+        if workers > 0 and renders > 1:
             self.pool = SynthPool(
                 ck.spec, ck.render_settings,
-                workers=min(workers, max(self.candidates + self.neighbours, refine)),
+                workers=min(workers, renders),
                 synth_options=synth_options,
             )  # fmt: skip
+        elif workers == 0 and renders > 1:
+            from a2d.runtime.threads import command_threads
+
+            n = command_threads() if threads is None else threads
+            if n > 1 and getattr(type(self.backend), "parallel_threads", False):
+                self.pool = SynthPool(
+                    ck.spec, ck.render_settings, threads=min(n, renders),
+                    synth_options=synth_options, local=self.backend,
+                )  # fmt: skip
 
     def close(self) -> None:
         """Release the synth and stop the workers."""
@@ -186,7 +201,7 @@ class SoundMatcher:
         if self.pool is None:
             audio = [self.backend.render(p) for p in patches]
         else:
-            parts = np.array_split(np.arange(len(patches)), 2 * self.pool.workers)
+            parts = np.array_split(np.arange(len(patches)), 2 * self.pool.lanes)
             chunks = [([patches[i] for i in part],) for part in parts if len(part)]
             audio = [a for chunk in self.pool.map(render_patches, chunks) for a in chunk]
         triples = zip(vectors, patches, audio, strict=True)

@@ -188,7 +188,7 @@ def sweep(
                     errs.append(float(np.sqrt(np.mean((vecs - refs[point.guided][i]) ** 2))))
                     if point in render_grid:
                         objective = Objective(
-                            ck.spec, x.target, rate, pool.map, chunks=max(1, 2 * pool.workers),
+                            ck.spec, x.target, rate, pool.map, chunks=max(1, 2 * pool.lanes),
                             note=x.note,
                         )  # fmt: skip
                         scores, _ = objective(vecs)

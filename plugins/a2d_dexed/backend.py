@@ -78,6 +78,8 @@ class DexedBackend(SynthBackend):
     name: ClassVar[str] = "dexed"
     display_name: ClassVar[str] = "Dexed (DX7, dexed-py)"
     preset_suffix: ClassVar[str] = ".syx"
+    #: dexed-py releases the GIL in ``render`` (2 threads rendered 1.8x as fast as one, 4 s notes).
+    parallel_threads: ClassVar[bool] = True
     #: Voices per bank file (``a2d predict`` of several sounds also writes them as banks).
     bank_size: ClassVar[int] = 32
 
