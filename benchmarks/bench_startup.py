@@ -1,6 +1,9 @@
 """Start-up of a fresh process: ``a2d --help`` and ``a2d --version`` against a bare interpreter
-(their floor), and what ``a2d predict`` imports before it starts work against ``import torch``
-(the floor of any command that runs a model).
+(their floor), what ``a2d predict`` imports before it starts work against ``import torch`` (the
+floor of any command that runs a model), and the first step of every prediction, the note analysis
+of a 4 s clip (read, resample, pitch) in a fresh process: a2d's NumPy pYIN against
+``librosa.pyin`` (numba, its JIT cache already written), the same settings and the same note.
+Each case records its ratio to its baseline in the same run (``extra_info["ratio_vs"]``).
 
 Run: ``pytest benchmarks/bench_startup.py --benchmark-only``. Under ``--benchmark-disable`` (CI)
 each case runs once.
@@ -16,21 +19,66 @@ import pytest
 
 PY = sys.executable
 CLI = "from a2d.cli import run; run()"
+ANALYSE = """
+import sys
+import soundfile as sf
+from a2d.kernels.audio import resample
+y, rate = sf.read(sys.argv[1], dtype="float32", always_2d=True)
+y = resample(y.mean(axis=1), rate, 11025)
+kw = dict(fmin=30.0, fmax=2100.0, sr=11025, frame_length=1024, hop_length=256, resolution=0.25)
+if sys.argv[2] == "librosa":
+    import librosa
+    f0, voiced, _ = librosa.pyin(y, **kw)
+else:
+    from a2d.kernels.pitch import pyin
+    f0, voiced, _ = pyin(y, **kw)
+import numpy as np
+print(round(float(np.nanmedian(f0[voiced])), 6))
+"""
 CASES = {
     "python_bare": [PY, "-c", "pass"],
     "a2d_version": [PY, "-c", CLI, "--version"],
     "a2d_help": [PY, "-c", CLI, "--help"],
     "import_torch": [PY, "-c", "import torch"],
     "import_predict": [PY, "-c", "import a2d.pipelines.predict, a2d.cli.predict"],
+    "analyse_librosa_pyin": [PY, "-c", ANALYSE, "{wav}", "librosa"],
+    "analyse_a2d_pyin": [PY, "-c", ANALYSE, "{wav}", "a2d"],
 }
+#: Each case's baseline, measured earlier in the same run.
+BASELINE = {
+    "a2d_version": "python_bare",
+    "a2d_help": "python_bare",
+    "import_predict": "import_torch",
+    "analyse_a2d_pyin": "analyse_librosa_pyin",
+}
+MEDIANS: dict[str, float] = {}
+OUTPUTS: dict[str, str] = {}
+
+
+@pytest.fixture(scope="module")
+def wav(tmp_path_factory: pytest.TempPathFactory) -> str:
+    from a2d.pipelines.demo import write_demo
+
+    return str(write_demo(tmp_path_factory.mktemp("startup") / "note.wav", 44100, 4.0))
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_startup(benchmark, case: str) -> None:
+def test_startup(benchmark, case: str, wav: str) -> None:
     env = {**os.environ, "PYTHONSAFEPATH": "1"}
+    argv = [a.replace("{wav}", wav) for a in CASES[case]]
 
     def run() -> int:
-        return subprocess.run(CASES[case], env=env, capture_output=True, timeout=300).returncode
+        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+        OUTPUTS[case] = proc.stdout.strip()
+        return proc.returncode
 
     assert benchmark.pedantic(run, rounds=5, warmup_rounds=1) == 0
+    if case.startswith("analyse_"):  # both name the same pitch
+        other = OUTPUTS.get("analyse_librosa_pyin")
+        assert other is None or OUTPUTS[case] == other
     benchmark.extra_info.update(case=case, load=os.getloadavg()[0])
+    if benchmark.enabled:
+        MEDIANS[case] = benchmark.stats.stats.median
+        base = BASELINE.get(case)
+        if base in MEDIANS:
+            benchmark.extra_info.update(ratio_vs=base, ratio=MEDIANS[case] / MEDIANS[base])

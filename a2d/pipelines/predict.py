@@ -66,8 +66,8 @@ class SoundMatcher:
         start loading their synths at once, while the model loads and samples.
     :param threads: with ``workers=0``, render on this many synths in threads of this process,
         for synths that allow it (:attr:`a2d.contracts.synth.SynthBackend.parallel_threads`;
-        Vital and Dexed do); default: the free cores (:func:`a2d.runtime.threads.command_threads`,
-        which ``A2D_NUM_THREADS`` caps); 1: render on one synth.
+        Vital and Dexed do); default: :func:`a2d.runtime.threads.render_threads` (the cores, or
+        ``A2D_NUM_THREADS``); 1: render on one synth.
     :param refine: renders spent refining the best candidates on the synth (:mod:`a2d.pipelines.refine`);
         0: none.
     :param analyse: find the input's note (:mod:`a2d.kernels.analysis`), render every candidate at it
@@ -100,6 +100,7 @@ class SoundMatcher:
     ) -> None:
         from a2d.contracts.plugins import create_backend
         from a2d.runtime.synth_pool import SynthPool
+        from a2d.runtime.threads import render_threads
         from a2d.storage.checkpoint import load_checkpoint
         from a2d.storage.pretrained import resolve_checkpoint
 
@@ -144,9 +145,7 @@ class SoundMatcher:
                 synth_options=synth_options,
             )  # fmt: skip
         elif workers == 0 and renders > 1:
-            from a2d.runtime.threads import command_threads
-
-            n = command_threads() if threads is None else threads
+            n = render_threads() if threads is None else threads
             if n > 1 and getattr(type(self.backend), "parallel_threads", False):
                 self.pool = SynthPool(
                     ck.spec, ck.render_settings, threads=min(n, renders),

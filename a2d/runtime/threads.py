@@ -5,7 +5,8 @@ one machine (two ``a2d train`` runs, or a training run beside ``a2d generate``) 
 spinning threads than there are cores, and each slows the other down several times over (measured
 in docs/results.md, "Speed (issue 17)"). a2d therefore decides the count itself:
 
-- ``A2D_NUM_THREADS=N`` (N >= 1) caps torch's threads and a2d's native kernels alike;
+- ``A2D_NUM_THREADS=N`` (N >= 1) caps torch's threads, a2d's native kernels and the synths that
+  render one input's candidates in threads (:func:`render_threads`) alike;
 - else an ``OMP_NUM_THREADS`` the user set is left to torch;
 - else a command takes the cores that are free when it starts: the cores minus the busy ones, where
   busy is the smaller of the 1-minute load average and the processes running right now (the first
@@ -26,7 +27,14 @@ import sys
 
 from a2d.kernels._native import num_threads
 
-__all__ = ["busy_cores", "command_threads", "configure_command", "configure_worker", "cores"]
+__all__ = [
+    "busy_cores",
+    "command_threads",
+    "configure_command",
+    "configure_worker",
+    "cores",
+    "render_threads",
+]
 
 
 def cores() -> int:
@@ -64,6 +72,16 @@ def command_threads() -> int:
         return int(user)
     total = cores()
     return max(1, min(total, total - busy_cores()))
+
+
+def render_threads() -> int:
+    """Synths rendering one input's candidates in threads (``a2d predict``): ``A2D_NUM_THREADS``,
+    else every core. Not the free cores, as for torch: a render thread does not spin while it
+    waits, so on a busy machine two of them only share the cores, while one alone would leave a
+    core idle whenever the other jobs pause (and the load average lags: it still counts the
+    previous ``a2d predict`` seconds after it ended)."""
+    n = num_threads()
+    return n if n > 0 else cores()
 
 
 def _apply(n: int) -> None:
