@@ -4,6 +4,7 @@ nearest rows against a brute-force scan, its quantisation, its storage in a chec
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 
@@ -112,6 +113,26 @@ def test_export_with_index_and_predict_proposes_training_rows(
     assert sorted(sources) == ["index"] * 3 + ["model"] * 2
     assert doc["candidates"][0]["source"] == "index" and doc["candidates"][0]["mss_db"] < 1.0
     assert {"model_best_of_2_mss_db", "index_best_of_3_mss_db"} <= set(doc["stages"])
+
+    # `a2d evaluate --sounds` has retrieval from the shipped index as a baseline (no dataset
+    # needed), beside retrieval from the dataset; both find the row's own sound.
+    sounds = tmp_path / "sounds"
+    sounds.mkdir()
+    (tmp_path / "row3.wav").rename(sounds / "row3.wav")
+    ev = subprocess.run(
+        [a2d_cli, "evaluate", "--checkpoint", str(out), "--sounds", str(sounds), "--data",
+         str(tiny_vital_dataset), "-k", "2", "--neighbours", "2", "--budget", "6", "--workers",
+         "0", "--out", str(tmp_path / "ev")], capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert ev.returncode == 0, ev.stderr
+    lines = (tmp_path / "ev" / "sounds.csv").read_text().splitlines()
+    got = {r["method"]: r for r in csv.DictReader(lines)}
+    assert {"index_best_of_2", "index_refine", "nearest_best_of_2", "predict_refine"} <= set(got)
+    assert int(got["index_best_of_2"]["renders"]) == 2 and int(got["index_refine"]["renders"]) == 6
+    assert float(got["index_refine"]["mss"]) <= float(got["index_best_of_2"]["mss"]) + 1e-9
+    assert (
+        float(got["index_best_of_2"]["mss"]) < 1.0 and float(got["nearest_best_of_2"]["mss"]) < 1.0
+    )
 
     bad = subprocess.run(
         [a2d_cli, "predict", str(tmp_path / "row3.wav"), "--checkpoint", str(tiny_flow_checkpoint),

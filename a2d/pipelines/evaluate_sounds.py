@@ -18,6 +18,9 @@ method                    renders  what
 ``predict_refine``        B        those, then CMA-ES for B - K - N renders: ``a2d predict``
 ``nearest_best_of_K``     K        the K dataset rows nearest in pooled log-mel (with ``--data``)
 ``nearest_refine``        B        those, then CMA-ES for B - K renders
+``index_best_of_K``       K        the K rows nearest in the model's shipped retrieval index
+                                   (training rows: retrieval without the dataset)
+``index_refine``          B        those, then CMA-ES for B - K renders
 ``random``                B        the best of B random patches of the spec
 ``cma_centre``            B        CMA-ES from the spec's centre for B renders
 ========================  =======  ==============================================================
@@ -178,6 +181,8 @@ class _Context:
     train: Any
     #: The ``(k, width)`` nearest training rows of each sound (by path), from one scan.
     nearest: dict[str, np.ndarray] = field(default_factory=dict)
+    #: Each sound's analysis (target, note, extra, log-mel) by path, when that scan made it.
+    analysed: dict[str, tuple[Any, Any, dict[str, Any], np.ndarray]] = field(default_factory=dict)
 
 
 def _nearest_all(ctx: _Context, paths: list[Path]) -> dict[str, np.ndarray]:
@@ -193,13 +198,15 @@ def _nearest_all(ctx: _Context, paths: list[Path]) -> dict[str, np.ndarray]:
     names, mels = [], []
     for path in paths:
         try:
-            target = analyse_input(
+            target, note, extra = analyse_input(
                 load_sound(path, ctx.matcher.settings), ctx.spec, ctx.matcher.settings
-            )[0]
+            )
         except AudioInputError:
             continue
         names.append(str(path))
-        mels.append(ctx.matcher.features(target.audio).astype(np.float32))
+        mel = ctx.matcher.features(target.audio)
+        ctx.analysed[str(path)] = (target, note, extra, mel)  # analysed once, not again per sound
+        mels.append(mel.astype(np.float32))
     if not mels:
         return {}
     params = nearest_neighbours(np.stack(mels), ctx.train, ctx.k)[1]
@@ -219,8 +226,12 @@ def _one_sound(
     from a2d.pipelines.refine import Objective, cma_from_centre, random_search, refine
 
     m, rate, budget, seed = ctx.matcher, ctx.rate, ctx.budget, ctx.seed
-    sound = load_sound(path, m.settings)
-    target, note, extra = analyse_input(sound, ctx.spec, m.settings)
+    done = ctx.analysed.pop(str(path), None)
+    if done is None:
+        target, note, extra = analyse_input(load_sound(path, m.settings), ctx.spec, m.settings)
+        mel = m.features(target.audio)
+    else:
+        target, note, extra, mel = done
     analysis = extra["note_analysis"]
     base = {
         "sound": path.name, "family": info.get("family", ""), "true_pitch": info.get("pitch", ""),
@@ -231,7 +242,6 @@ def _one_sound(
         pitch_hits.append(
             bool(analysis["pitched"]) and abs(analysis["midi_float"] - info["pitch"]) <= 1.0
         )
-    mel = m.features(target.audio)
     rows: list[dict[str, Any]] = []
     cards = [_card("input", target.audio, mel)]
 
@@ -279,6 +289,8 @@ def _one_sound(
         if near is None:
             near = nearest_neighbours(mel[None].astype(np.float32), ctx.train, ctx.k)[1][0]
         propose_and_refine("nearest", near)
+    if m.checkpoint.index is not None:  # retrieval from the rows the model ships
+        propose_and_refine("index", m.checkpoint.index.query(mel[None], ctx.k)[1][0])
     for name, search in (("random", random_search), ("cma_centre", cma_from_centre)):
         t0 = time.perf_counter()
         obj = objective()
