@@ -198,6 +198,27 @@ def test_render_threads_give_the_one_synth_prediction(demo_wav, tmp_path):
     assert two.candidates[0].source == "refine" or two.candidates[0].mss <= one.candidates[0].mss
 
 
+@pytest.mark.parametrize("threads_ok", [True, False])
+def test_several_inputs_start_worker_processes_only_for_synths_without_threads(
+    tiny_flow_checkpoint, demo_wav, tmp_path, monkeypatch, threads_ok
+):
+    """workers=None (the CLI's default): Vital renders on synths in threads, whatever the number
+    of inputs; a synth that cannot render in threads gets one worker process per core for
+    several inputs (their start pays off), as before."""
+    import multiprocessing
+
+    from a2d_vital.backend import VitalBackend
+
+    monkeypatch.setattr(VitalBackend, "parallel_threads", threads_ok)
+    seen = []
+    predict(
+        [demo_wav, demo_wav], tiny_flow_checkpoint, tmp_path / "o", candidates=2, workers=None,
+        on_done=lambda path, item: seen.append(len(multiprocessing.active_children())),
+    )  # fmt: skip
+    assert len(seen) == 2
+    assert (seen == [0, 0]) if threads_ok else all(n >= 1 for n in seen)
+
+
 def test_a_batch_continues_past_bad_files(tiny_feedforward_checkpoint, demo_wav, tmp_path):
     empty = tmp_path / "empty.wav"
     empty.write_bytes(b"")

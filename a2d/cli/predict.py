@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -81,9 +80,10 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 min=0,
                 metavar="N",
-                help="Synth worker processes rendering the candidates (default: one per CPU core "
-                "for several inputs, none for one: starting a worker costs about 2 s; 0: render "
-                "in this process).",
+                help="Synth worker processes rendering the candidates (default: none, one synth "
+                "per core in threads of this process for synths that render in parallel, Vital "
+                "and Dexed; else one worker per core for several inputs; 0: render in this "
+                "process).",
             ),
         ] = None,
         plugin_path: Annotated[
@@ -155,7 +155,7 @@ def register(app: typer.Typer) -> None:
             summary = predict(
                 paths, checkpoint, out, candidates=candidates, spec=spec, synth=synth, seed=seed,
                 synth_options=options, on_done=done, refine=refine, steps=steps, solver=solver,
-                neighbours=neighbours, workers=default_workers(len(paths)) if workers is None else workers,
+                neighbours=neighbours, workers=workers,
             )  # fmt: skip
         n_ok, n_bad = len(summary.results), len(summary.failures)
         if n_bad and not n_ok:  # nothing written: the error line(s) alone
@@ -183,10 +183,3 @@ EXAMPLES = """Examples:
 
 #: Default ``--refine`` budget (renders per input).
 DEFAULT_REFINE = 64
-
-
-def default_workers(inputs: int) -> int:
-    """One synth worker per core when several inputs amortise their start (about 2 s each). On 2
-    cores with the quickstart model (2 s clips, K = 16): six inputs took 10.7 s with 2 workers
-    against 14.2 s without; one input 6.3 s against 4.1 s, so one input gets none."""
-    return (os.cpu_count() or 1) if inputs > 1 else 0

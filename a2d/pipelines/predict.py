@@ -18,6 +18,7 @@ result records, are in :mod:`a2d.pipelines.predict_output`.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -135,6 +136,7 @@ class SoundMatcher:
         self.neighbours = _neighbours(ck, checkpoint, neighbours)
         self.seed = seed
         self.settings = ck.render_settings
+        self.synth_options = synth_options
         self.backend = create_backend(ck.spec, ck.render_settings, **(synth_options or {}))
         self.pool = None
         renders = max(self.candidates + self.neighbours, refine)
@@ -151,6 +153,19 @@ class SoundMatcher:
                     ck.spec, ck.render_settings, threads=min(n, renders),
                     synth_options=synth_options, local=self.backend,
                 )  # fmt: skip
+
+    def start_workers(self, workers: int) -> None:
+        """Render on ``workers`` synth worker processes from now on (0: here, on one synth)."""
+        from a2d.runtime.synth_pool import SynthPool
+
+        if self.pool is not None:
+            self.pool.close()
+            self.pool = None
+        if workers > 0:
+            ck = self.checkpoint
+            self.pool = SynthPool(
+                ck.spec, ck.render_settings, workers=workers, synth_options=self.synth_options
+            )
 
     def close(self) -> None:
         """Release the synth and stop the workers."""
@@ -339,7 +354,7 @@ def predict(
     synth: str | None = None,
     seed: int = 0,
     synth_options: dict[str, Any] | None = None,
-    workers: int = 0,
+    workers: int | None = 0,
     refine: int = 0,
     analyse: bool = True,
     steps: int | None = None,
@@ -349,7 +364,10 @@ def predict(
 ) -> PredictSummary:
     """Predict a preset for every sound (files or folders); see the module docstring.
 
-    :param workers: synth worker processes rendering the candidates (0: render here).
+    :param workers: synth worker processes rendering the candidates (0: render here, on one
+        synth per core in threads where the synth allows it); None: 0, except for several
+        inputs with a synth that cannot render in threads, which get one worker per core
+        (a worker's start, about 2 s, pays off over several inputs).
     :param refine: renders spent refining the best candidates on the synth (0: none).
     :param analyse: render candidates at the input's analysed note (see :class:`SoundMatcher`).
     :param steps: ODE steps, :param solver: ODE solver of a flow model (default: the checkpoint's).
@@ -368,7 +386,7 @@ def predict(
         candidates=candidates,
         seed=seed,
         synth_options=synth_options,
-        workers=workers,
+        workers=0 if workers is None else workers,
         refine=refine,
         analyse=analyse,
         steps=steps,
@@ -376,6 +394,8 @@ def predict(
         neighbours=neighbours,
     )
     with matcher:
+        if workers is None and len(paths) > 1 and matcher.pool is None:
+            matcher.start_workers(os.cpu_count() or 1)
         return _predict_all(matcher, paths, Path(out), on_done)
 
 
