@@ -46,6 +46,8 @@ from a2d.pipelines.predict_output import (
     write_banks,
     write_result,
 )
+from a2d.pipelines.proposers import NEIGHBOURS as NEIGHBOURS  # the default, re-exported
+from a2d.pipelines.proposers import index_rows
 from a2d.storage.atomic import ensure_writable_dir
 
 #: The phases of one prediction, in order, as keys of :attr:`PredictResult.timings`.
@@ -100,8 +102,7 @@ class SoundMatcher:
         threads: int | None = None,
     ) -> None:
         from a2d.contracts.plugins import create_backend
-        from a2d.runtime.synth_pool import SynthPool
-        from a2d.runtime.threads import render_threads
+        from a2d.runtime.synth_pool import render_pool
         from a2d.storage.checkpoint import load_checkpoint
         from a2d.storage.pretrained import resolve_checkpoint
 
@@ -133,39 +134,28 @@ class SoundMatcher:
                 f"use a checkpoint trained on {spec!r}"
             )
         self.candidates = candidates if ck.model.stochastic else 1
-        self.neighbours = _neighbours(ck, checkpoint, neighbours)
+        self.neighbours = index_rows(ck, checkpoint, neighbours)
         self.seed = seed
         self.settings = ck.render_settings
         self.synth_options = synth_options
         self.backend = create_backend(ck.spec, ck.render_settings, **(synth_options or {}))
-        self.pool = None
         renders = max(self.candidates + self.neighbours, refine)
-        if workers > 0 and renders > 1:
-            self.pool = SynthPool(
-                ck.spec, ck.render_settings,
-                workers=min(workers, renders),
-                synth_options=synth_options,
-            )  # fmt: skip
-        elif workers == 0 and renders > 1:
-            n = render_threads() if threads is None else threads
-            if n > 1 and getattr(type(self.backend), "parallel_threads", False):
-                self.pool = SynthPool(
-                    ck.spec, ck.render_settings, threads=min(n, renders),
-                    synth_options=synth_options, local=self.backend,
-                )  # fmt: skip
+        self.pool = render_pool(
+            ck.spec, ck.render_settings, renders, workers=workers, threads=threads,
+            synth_options=synth_options, local=self.backend,
+        )  # fmt: skip
 
     def start_workers(self, workers: int) -> None:
         """Render on ``workers`` synth worker processes from now on (0: here, on one synth)."""
-        from a2d.runtime.synth_pool import SynthPool
+        from a2d.runtime.synth_pool import render_pool
 
         if self.pool is not None:
             self.pool.close()
-            self.pool = None
-        if workers > 0:
-            ck = self.checkpoint
-            self.pool = SynthPool(
-                ck.spec, ck.render_settings, workers=workers, synth_options=self.synth_options
-            )
+        ck = self.checkpoint
+        self.pool = render_pool(
+            ck.spec, ck.render_settings, 2, workers=workers, threads=1,
+            synth_options=self.synth_options,
+        )  # fmt: skip
 
     def close(self) -> None:
         """Release the synth and stop the workers."""
@@ -304,27 +294,6 @@ class SoundMatcher:
         result = write_result(self, sound, ranked, Path(out_dir), t, lambda: lap("write"))
         result.timings, result.target = t, sound
         return result
-
-
-#: Training rows ``a2d predict`` proposes from a shipped retrieval index, beside the model's K
-#: samples (docs/results.md: the union beats either alone on real sounds).
-NEIGHBOURS = 8
-
-
-def _neighbours(ck: Any, path: Any, asked: int | None) -> int:
-    """The number of index rows to propose: ``asked``, or the default for this checkpoint."""
-    if asked is not None and asked < 0:
-        raise ConfigError(f"--neighbours must be >= 0, got {asked}")
-    if ck.index is None:
-        if asked:
-            raise CheckpointError(
-                f"checkpoint {str(path)!r} has no retrieval index; pass --neighbours 0, or export "
-                "the model with `a2d models export CKPT --index DATA`"
-            )
-        return 0
-    if asked is not None:
-        return asked
-    return int(ck.payload.get("predict_defaults", {}).get("neighbours", NEIGHBOURS))
 
 
 def _stages(cands: list[Candidate], ranked: list[Candidate]) -> dict[str, Any]:

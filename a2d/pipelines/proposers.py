@@ -142,3 +142,30 @@ def nearest_proposer(train: Any, k: int, queries: Any = None, limit: int | None 
         return np.stack([cache[int(r)] for r in rows])
 
     return Proposer("nearest", propose)
+
+
+#: Training rows ``a2d predict`` proposes from a shipped retrieval index, beside the model's K
+#: samples (docs/results.md: the union beats either alone on real sounds).
+NEIGHBOURS = 8
+
+
+def index_rows(ck: Any, path: Any, asked: int | None) -> int:
+    """The number of index rows ``a2d predict`` proposes: ``asked``, or the default of checkpoint
+    ``ck`` (loaded from ``path``), or 0 when it ships no index.
+
+    :raises ConfigError: for a negative ``asked``. :raises CheckpointError: for rows asked of a
+        checkpoint without an index."""
+    from a2d.contracts.errors import CheckpointError, ConfigError
+
+    if asked is not None and asked < 0:
+        raise ConfigError(f"--neighbours must be >= 0, got {asked}")
+    if ck.index is None:
+        if asked:
+            raise CheckpointError(
+                f"checkpoint {str(path)!r} has no retrieval index; pass --neighbours 0, or export "
+                "the model with `a2d models export CKPT --index DATA`"
+            )
+        return 0
+    if asked is not None:
+        return asked
+    return int(ck.payload.get("predict_defaults", {}).get("neighbours", NEIGHBOURS))

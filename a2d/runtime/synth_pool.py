@@ -94,6 +94,7 @@ class SynthPool:
         self._backends: list[SynthBackend] = []
         self._thread_backend = threading.local()
         self._init_error: BaseException | None = None  # why a render thread has no synth
+        self._warmup: list[Future] = []
         self.lanes = max(workers, 1)
         if workers == 0:
             self._local = local if local is not None else cls(spec, settings, **options)
@@ -136,6 +137,12 @@ class SynthPool:
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
         """Schedule ``fn(backend, *args)``; ``fn`` must be a module-level function (picklable)."""
         if isinstance(self._executor, ThreadPoolExecutor):
+            if self._warmup:  # every thread has its synth, or one failed to create it
+                for f in self._warmup:
+                    f.exception()
+                self._warmup = []
+            if self._init_error is not None:
+                raise _broken(self._init_error)
             try:
                 return self._executor.submit(lambda: fn(self._thread_backend.backend, *args))
             except BrokenExecutor as exc:
@@ -180,6 +187,35 @@ class SynthPool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def render_pool(
+    spec: ParamSpec,
+    settings: RenderSettings,
+    renders: int,
+    *,
+    workers: int = 0,
+    threads: int | None = None,
+    synth_options: dict[str, Any] | None = None,
+    local: SynthBackend | None = None,
+) -> SynthPool | None:
+    """The pool that renders ``renders`` candidates of one input at a time (``a2d predict``), or
+    None to render on ``local`` alone: ``workers`` processes when asked (at most ``renders``);
+    else one synth per core in threads (:func:`a2d.runtime.threads.render_threads`, or
+    ``threads``) when the synth renders in threads, with ``local`` as the first of them."""
+    if renders <= 1:
+        return None
+    if workers > 0:
+        return SynthPool(spec, settings, workers=min(workers, renders), synth_options=synth_options)
+    from a2d.runtime.threads import render_threads
+
+    n = min(render_threads() if threads is None else threads, renders)
+    cls, _ = backend_class(spec, **(synth_options or {}))
+    if n <= 1 or not getattr(cls, "parallel_threads", False):
+        return None
+    return SynthPool(
+        spec, settings, threads=n, synth_options=synth_options, local=local
+    )  # fmt: skip
 
 
 def result(future: Future) -> Any:
