@@ -210,13 +210,14 @@ def test_several_inputs_start_worker_processes_only_for_synths_without_threads(
     from a2d_vital.backend import VitalBackend
 
     monkeypatch.setattr(VitalBackend, "parallel_threads", threads_ok)
+    monkeypatch.setattr("a2d.pipelines.predict.os.cpu_count", lambda: 3)  # one worker per core
     seen = []
     predict(
-        [demo_wav, demo_wav], tiny_flow_checkpoint, tmp_path / "o", candidates=2, workers=None,
+        [demo_wav, demo_wav], tiny_flow_checkpoint, tmp_path / "o", candidates=4, workers=None,
         on_done=lambda path, item: seen.append(len(multiprocessing.active_children())),
     )  # fmt: skip
     assert len(seen) == 2
-    assert (seen == [0, 0]) if threads_ok else all(n >= 1 for n in seen)
+    assert (seen == [0, 0]) if threads_ok else seen == [3, 3]
 
 
 def test_a_batch_continues_past_bad_files(tiny_feedforward_checkpoint, demo_wav, tmp_path):

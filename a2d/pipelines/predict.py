@@ -139,9 +139,9 @@ class SoundMatcher:
         self.settings = ck.render_settings
         self.synth_options = synth_options
         self.backend = create_backend(ck.spec, ck.render_settings, **(synth_options or {}))
-        renders = max(self.candidates + self.neighbours, refine)
+        self.renders = max(self.candidates + self.neighbours, refine)  # at most, per input
         self.pool = render_pool(
-            ck.spec, ck.render_settings, renders, workers=workers, threads=threads,
+            ck.spec, ck.render_settings, self.renders, workers=workers, threads=threads,
             synth_options=synth_options, local=self.backend,
         )  # fmt: skip
 
@@ -153,7 +153,7 @@ class SoundMatcher:
             self.pool.close()
         ck = self.checkpoint
         self.pool = render_pool(
-            ck.spec, ck.render_settings, 2, workers=workers, threads=1,
+            ck.spec, ck.render_settings, self.renders, workers=workers, threads=1,
             synth_options=self.synth_options,
         )  # fmt: skip
 
