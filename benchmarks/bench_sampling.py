@@ -6,6 +6,9 @@ The first case is the baseline; every later case records ``speedup_vs_rk4_100`` 
 median, same run). Which of these the model can afford without losing best-of-16 MSS is measured
 by ``python -m a2d.pipelines.sampling_sweep`` (docs/results.md, "Speed (issue 17)").
 
+Also the shipped model sampled by torch against the torch-free NumPy sampler that ``a2d predict``
+uses (``test_shipped_model_k16``: the ratio NumPy / torch, same candidates).
+
 Run: ``pytest benchmarks/bench_sampling.py --benchmark-only``. Under ``--benchmark-disable`` (CI)
 each case samples once.
 """
@@ -54,4 +57,37 @@ def test_sample_k16(benchmark, model, method: str, steps: int) -> None:
                 "threads": torch.get_num_threads()}  # fmt: skip
         if ("rk4", 100) in MEDIANS and (method, steps) != ("rk4", 100):
             info["speedup_vs_rk4_100"] = MEDIANS[("rk4", 100)] / MEDIANS[(method, steps)]
+        benchmark.extra_info.update(info)
+
+
+#: The shipped vital_simple model sampled by torch (the reference) and by the torch-free NumPy
+#: sampler ``a2d predict`` uses (a2d_flow.numpy_model), K = 16 from the same noise, midpoint x 8.
+SHIPPED = ["torch", "numpy"]
+SHIPPED_MEDIANS: dict[str, float] = {}
+
+
+@pytest.mark.parametrize("engine", SHIPPED)
+def test_shipped_model_k16(benchmark, engine: str, monkeypatch) -> None:
+    import numpy as np
+
+    from a2d.storage.inference import load_for_inference
+    from a2d.storage.pretrained import resolve_checkpoint
+
+    if engine == "torch":
+        monkeypatch.setenv("A2D_TORCH_INFERENCE", "1")
+    ck = load_for_inference(resolve_checkpoint(None))
+    assert type(ck).__name__ == ("Checkpoint" if engine == "torch" else "NumpyCheckpoint")
+    mel = np.random.default_rng(1).normal(-40, 15, ck.input_shape).astype(np.float32)
+    before = torch.get_num_threads()
+    torch.set_num_threads(_threads.cores())
+    try:
+        out = benchmark.pedantic(lambda: ck.sample(mel, K, 0), rounds=5, warmup_rounds=1)
+    finally:
+        torch.set_num_threads(before)
+    assert out.shape == (K, ck.spec.width)
+    if benchmark.enabled:
+        SHIPPED_MEDIANS[engine] = benchmark.stats.stats.median
+        info = {"engine": engine, "candidates": K, "solver": "midpoint x 8"}
+        if engine != "torch" and "torch" in SHIPPED_MEDIANS:
+            info.update(ratio_vs="torch", ratio=SHIPPED_MEDIANS[engine] / SHIPPED_MEDIANS["torch"])
         benchmark.extra_info.update(info)

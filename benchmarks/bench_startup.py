@@ -2,7 +2,10 @@
 (their floor), what ``a2d predict`` imports before it starts work against ``import torch`` (the
 floor of any command that runs a model), and the first step of every prediction, the note analysis
 of a 4 s clip (read, resample, pitch) in a fresh process: a2d's NumPy pYIN against
-``librosa.pyin`` (numba, its JIT cache already written), the same settings and the same note.
+``librosa.pyin`` (numba, its JIT cache already written), the same settings and the same note;
+and a fresh process up to the shipped model's 16 candidates (import, load, sample K = 16 from a
+log-mel): the torch-free NumPy sampler against the torch model (``A2D_TORCH_INFERENCE=1``), the
+same candidates.
 Each case records its ratio to its baseline in the same run (``extra_info["ratio_vs"]``).
 
 Run: ``pytest benchmarks/bench_startup.py --benchmark-only``. Under ``--benchmark-disable`` (CI)
@@ -35,6 +38,16 @@ else:
 import numpy as np
 print(round(float(np.nanmedian(f0[voiced])), 6))
 """
+READY = """
+import sys
+import numpy as np
+from a2d.storage.inference import load_for_inference
+from a2d.storage.pretrained import resolve_checkpoint
+ck = load_for_inference(resolve_checkpoint(None))
+mel = np.random.default_rng(0).normal(-40, 15, ck.input_shape).astype(np.float32)
+v = ck.sample(mel, 16, 0)
+print(type(ck).__name__, "torch" in sys.modules, float(v.sum()))
+"""
 CASES = {
     "python_bare": [PY, "-c", "pass"],
     "a2d_version": [PY, "-c", CLI, "--version"],
@@ -43,13 +56,18 @@ CASES = {
     "import_predict": [PY, "-c", "import a2d.pipelines.predict, a2d.cli.predict"],
     "analyse_librosa_pyin": [PY, "-c", ANALYSE, "{wav}", "librosa"],
     "analyse_a2d_pyin": [PY, "-c", ANALYSE, "{wav}", "a2d"],
+    "ready_torch_model": [PY, "-c", READY],
+    "ready_numpy_model": [PY, "-c", READY],
 }
+#: Extra environment per case.
+ENV = {"ready_torch_model": {"A2D_TORCH_INFERENCE": "1"}}
 #: Each case's baseline, measured earlier in the same run.
 BASELINE = {
     "a2d_version": "python_bare",
     "a2d_help": "python_bare",
     "import_predict": "import_torch",
     "analyse_a2d_pyin": "analyse_librosa_pyin",
+    "ready_numpy_model": "ready_torch_model",
 }
 MEDIANS: dict[str, float] = {}
 OUTPUTS: dict[str, str] = {}
@@ -64,7 +82,7 @@ def wav(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_startup(benchmark, case: str, wav: str) -> None:
-    env = {**os.environ, "PYTHONSAFEPATH": "1"}
+    env = {**os.environ, "PYTHONSAFEPATH": "1", **ENV.get(case, {})}
     argv = [a.replace("{wav}", wav) for a in CASES[case]]
 
     def run() -> int:
@@ -76,6 +94,13 @@ def test_startup(benchmark, case: str, wav: str) -> None:
     if case.startswith("analyse_"):  # both name the same pitch
         other = OUTPUTS.get("analyse_librosa_pyin")
         assert other is None or OUTPUTS[case] == other
+    if case.startswith("ready_"):  # the path asked for, and the same candidates
+        kind, torch_loaded, total = OUTPUTS[case].split()
+        assert (kind, torch_loaded) == (
+            ("Checkpoint", "True") if case == "ready_torch_model" else ("NumpyCheckpoint", "False")
+        )
+        other = OUTPUTS.get("ready_torch_model")
+        assert other is None or abs(float(other.split()[2]) - float(total)) < 1e-3
     benchmark.extra_info.update(case=case, load=os.getloadavg()[0])
     if benchmark.enabled:
         MEDIANS[case] = benchmark.stats.stats.median

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "a2d/activations.h"
 #include "a2d/loudness.h"
 #include "a2d/mel_binding.h"
 #include "a2d/mel_cpu.h"
@@ -193,6 +194,22 @@ py::array k_weighted_block_energy(const py::array& audio, const py::array& sos, 
   return out;
 }
 
+// Exact (erf) GELU of a float32 array of any shape, into a new array; GIL released.
+py::array gelu(const py::array& x) {
+  if (!py::isinstance<py::array_t<float>>(x) || !(x.flags() & py::array::c_style)) {
+    throw py::value_error("x must be a C-contiguous float32 array; convert it with "
+                          "numpy.ascontiguousarray(x, dtype=numpy.float32)");
+  }
+  std::vector<py::ssize_t> shape(x.shape(), x.shape() + x.ndim());
+  py::array_t<float> out(shape);
+  const int64_t n = static_cast<int64_t>(x.size());
+  {
+    py::gil_scoped_release release;
+    a2d::gelu_cpu(static_cast<const float*>(x.data()), out.mutable_data(), n);
+  }
+  return out;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -220,6 +237,8 @@ PYBIND11_MODULE(_core, m) {
         "The SIMD widths (frames per vector) the mel kernel can use on this CPU, widest first.");
   m.def("_fft", &fft, py::arg("x"), py::arg("lanes") = 0,
         "Test hook: complex FFT of each row of x (rows, n) complex64 with the mel kernel's FFT.");
+  m.def("gelu", &gelu, py::arg("x"),
+        "Exact GELU 0.5 x (1 + erf(x / sqrt 2)) of a float32 array, as a new array; GIL released.");
   m.def("ode_sample", &ode_sample, py::arg("velocity"), py::arg("x"), py::arg("xin"),
         py::arg("tin"), py::arg("method"), py::arg("steps"), py::arg("t0"), py::arg("t1"),
         py::arg("guidance_weight"), py::arg("num_threads") = 0,

@@ -1,9 +1,11 @@
-"""a2d.kernels.ode.sample_ode: analytic solutions per method order, and C++ == PyTorch reference."""
+"""a2d.kernels.ode.sample_ode: analytic solutions per method order, and C++ == PyTorch reference;
+NumPy states (C++ and the NumPy loop) == the PyTorch reference."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -143,3 +145,61 @@ def test_cpp_large_state_uses_threads_and_still_matches() -> None:
     kwargs = {"steps": 3, "guidance_weight": 1.5}
     got = sample_ode(vel, x0, implementation="cpp", **kwargs)
     torch.testing.assert_close(got, sample_ode(vel, x0, implementation="python", **kwargs))
+
+
+# -- NumPy states (the torch-free sampler of shipped models) ------------------------------------
+
+
+def _numpy_velocity(vel):
+    """The same field as ``vel`` on NumPy arrays (the torch-free sampler's kind of callback)."""
+
+    def f(x, t):
+        return vel(torch.from_numpy(np.array(x)), torch.from_numpy(np.array(t))).numpy()
+
+    return f
+
+
+@pytest.mark.parametrize("impl", CPU_BACKENDS)
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("weight", [None, 2.5])
+def test_numpy_states_match_the_torch_reference(
+    method: str, weight: float | None, impl: str
+) -> None:
+    vel = mlp_velocity(7)
+    x0 = torch.randn(5, 7, generator=torch.Generator().manual_seed(1))
+    kwargs = {"steps": 12, "method": method, "guidance_weight": weight, "t0": 0.25}
+    want = sample_ode(vel, x0, implementation="python", **kwargs)
+    got = sample_ode(_numpy_velocity(vel), x0.numpy().copy(), implementation=impl, **kwargs)
+    assert isinstance(got, np.ndarray) and got.dtype == np.float32 and got.shape == (5, 7)
+    np.testing.assert_allclose(got, want.numpy(), rtol=1e-5, atol=1e-6)
+    assert not np.array_equal(got, x0.numpy())
+
+
+@pytest.mark.parametrize("impl", CPU_BACKENDS)
+def test_numpy_states_see_the_stacked_batch_and_check_the_velocity(impl: str) -> None:
+    seen = []
+
+    def vel(x, t):
+        seen.append((x.shape, t.shape, t.dtype))
+        return np.concatenate([np.full((2, 3), 1.0, np.float32), np.full((2, 3), 3.0, np.float32)])
+
+    x0 = np.zeros((2, 3), np.float32)
+    x = sample_ode(vel, x0, steps=2, method="euler", guidance_weight=2.0, implementation=impl)
+    np.testing.assert_allclose(x, np.full((2, 3), -1.0))
+    assert seen == [((4, 3), (4,), np.float32)] * 2
+    assert np.array_equal(x0, np.zeros((2, 3)))  # the start is not changed in place
+    with pytest.raises(ConfigError, match="float32 array of shape \\(2, 3\\)"):
+        sample_ode(lambda x, t: x[:1], x0, implementation=impl)
+    with pytest.raises(ConfigError, match="float32 array"):
+        sample_ode(lambda x, t: x.astype(np.float64), x0, implementation=impl)
+    with pytest.raises(ConfigError, match="x0 must be a float32 array"):
+        sample_ode(lambda x, t: x, x0.astype(np.float64), implementation=impl)
+
+
+def test_numpy_states_refuse_cuda() -> None:
+    if "cuda" not in _native.available():
+        with pytest.raises(NativeBackendError):
+            sample_ode(lambda x, t: x, np.zeros((1, 1), np.float32), implementation="cuda")
+    else:
+        with pytest.raises(ConfigError, match="CUDA tensor"):
+            sample_ode(lambda x, t: x, np.zeros((1, 1), np.float32), implementation="cuda")

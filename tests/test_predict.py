@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from a2d.contracts.errors import CheckpointError, ExitCode
+from a2d.contracts.errors import CheckpointError, ConfigError, ExitCode
 from a2d.kernels.audio import load_sound, match_loudness
 from a2d.kernels.loudness import integrated_loudness
 from a2d.kernels.metrics import mss
@@ -196,6 +196,37 @@ def test_render_threads_give_the_one_synth_prediction(demo_wav, tmp_path):
         np.testing.assert_allclose(b.audio, a.audio, rtol=0, atol=1e-6)
         assert b.mss == pytest.approx(a.mss, abs=1e-4)
     assert two.candidates[0].source == "refine" or two.candidates[0].mss <= one.candidates[0].mss
+
+
+def test_edits_carry_retrieved_rows_towards_the_input(demo_wav, tmp_path, monkeypatch):
+    """The shipped model's proposals: K samples, N index rows, E of those rows carried by the
+    flow (each nearer its own row than the others), the same with the torch model; counted in
+    the stages; asked of a model or setting that cannot have them, refused in one line."""
+    from a2d.kernels.audio import load_sound
+    from a2d.pipelines.predict import SoundMatcher
+
+    with SoundMatcher(None, candidates=4, neighbours=3, edits=2, threads=1) as m:
+        assert (m.edits, m.edit_t0, m.proposals) == (2, 0.85, 9)
+        mel = m.features(load_sound(demo_wav, m.settings).audio)
+        vectors, sources = m.propose(mel)
+        assert sources == ["model"] * 4 + ["index"] * 3 + ["edit"] * 2
+        rows, edits = vectors[4:7], vectors[7:]
+        for i, e in enumerate(edits):
+            assert np.abs(e - rows[i]).mean() < min(
+                np.abs(e - r).mean() for j, r in enumerate(rows) if j != i
+            )
+        np.testing.assert_array_equal(m.propose(mel)[0], vectors)  # seeded
+        result = m.match(demo_wav, tmp_path / "out")
+        assert "edit_best_of_2_mss_db" in json.loads(result.params_json.read_text())["stages"]
+    monkeypatch.setenv("A2D_TORCH_INFERENCE", "1")
+    with SoundMatcher(None, candidates=4, neighbours=3, edits=2, threads=1) as m:
+        np.testing.assert_allclose(m.propose(mel)[0], vectors, atol=2e-5)
+    with SoundMatcher(None, candidates=4, neighbours=0, threads=1) as m:
+        assert m.edits == 0  # no rows to start from: none by default
+    with pytest.raises(ConfigError, match="--edits needs retrieved rows"):
+        SoundMatcher(None, neighbours=0, edits=2)
+    with pytest.raises(ConfigError, match="--edit-t0 must be between 0 and 1"):
+        SoundMatcher(None, edit_t0=1.0)
 
 
 @pytest.mark.parametrize("threads_ok", [True, False])

@@ -52,6 +52,24 @@ def test_resolve_checkpoint_names_paths_and_defaults(tmp_path) -> None:
         resolve_checkpoint(None, spec="vital_full")
 
 
+def test_export_stores_and_keeps_the_predict_defaults(tiny_flow_checkpoint, tmp_path, a2d_cli):
+    first, second = tmp_path / "a.pt", tmp_path / "b.pt"
+    for src, dst, extra in (
+        (tiny_flow_checkpoint, first, ["--neighbours", "5", "--edits", "3", "--edit-t0", "0.9"]),
+        (first, second, ["--edits", "2"]),  # the source's other defaults stay
+    ):
+        run = subprocess.run(
+            [a2d_cli, "models", "export", str(src), "--out", str(dst), *extra],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stderr
+    assert read_payload(first)["predict_defaults"] == {"neighbours": 5, "edits": 3, "edit_t0": 0.9}
+    got = read_payload(second)
+    assert got["predict_defaults"] == {"neighbours": 5, "edits": 2, "edit_t0": 0.9}
+    assert got["card"]["retrieval"]["predict_edits"] == 2
+    assert got["card"]["source_step"] == read_payload(first)["card"]["source_step"]  # card kept
+
+
 @pytest.mark.slow
 def test_predict_without_a_checkpoint_uses_the_shipped_default(a2d_cli, tmp_path) -> None:
     from a2d.pipelines.demo import write_demo
@@ -67,11 +85,13 @@ def test_predict_without_a_checkpoint_uses_the_shipped_default(a2d_cli, tmp_path
     doc = json.loads((folder / "pluck.params.json").read_text())
     assert doc["checkpoint"] == str(MODELS_DIR / "vital_simple.pt")
     assert doc["spec"] == "vital_simple"
-    # the model's 4 samples and the shipped index's nearest training rows (NEIGHBOURS by default)
+    # the model's 4 samples, the shipped index's nearest training rows (NEIGHBOURS by default)
+    # and EDITS of them carried by the flow
     from a2d.pipelines.predict import NEIGHBOURS
+    from a2d.pipelines.proposers import EDITS
 
     sources = sorted(c["source"] for c in doc["candidates"])
-    assert sources == ["index"] * NEIGHBOURS + ["model"] * 4
+    assert sources == ["edit"] * EDITS + ["index"] * NEIGHBOURS + ["model"] * 4
     assert (folder / "pluck.vital").is_file() and (folder / "report.html").is_file()
 
 

@@ -58,14 +58,15 @@ print(json.dumps({"code": code, "loaded": sorted(m for m in sys.argv[3].split(",
 """
 
 
-def test_predict_loads_no_numba_librosa_audio_or_scipy_stats(tmp_path) -> None:
-    """``a2d predict`` (shipped model, analysis, mel, refine, report) runs without librosa's
-    numba code, whose first JIT compile cost a fresh install 20-30 s on the first prediction,
-    and without scipy.stats/signal/optimize (about 2 s of imports per run)."""
+def test_predict_loads_no_torch_numba_librosa_audio_or_scipy_stats(tmp_path) -> None:
+    """``a2d predict`` (shipped model, analysis, mel, edits, refine, report) runs without torch
+    (the shipped flow samples in NumPy: torch's import alone is 1.5-2.5 s on 2 cores), without
+    librosa's numba code, whose first JIT compile cost a fresh install 20-30 s on the first
+    prediction, and without scipy.stats/signal/optimize (about 2 s of imports per run)."""
     from a2d.pipelines.demo import write_demo
 
     wav = write_demo(tmp_path / "pluck.wav", 48000, 1.5)  # 48 kHz: the resampler runs too
-    avoid = ("numba", "librosa.core.audio", "librosa.core.pitch", "scipy.stats",
+    avoid = ("torch", "numba", "librosa.core.audio", "librosa.core.pitch", "scipy.stats",
              "scipy.signal", "scipy.optimize")  # fmt: skip
     env = {**os.environ, "A2D_BLOCK_PLUGINS": "toysynth"}
     proc = subprocess.run(

@@ -141,6 +141,15 @@ def register(app: typer.Typer) -> None:
                 "(default: the model's own default).",
             ),
         ] = None,
+        edits: Annotated[
+            int | None,
+            typer.Option(
+                min=0,
+                metavar="N",
+                help="With --sounds: of those rows, how many `a2d predict` carries towards the "
+                "sound by the flow (default: the model's own default).",
+            ),
+        ] = None,
     ) -> None:
         """Score a checkpoint against baselines; print the summary table as JSON on stdout."""
         from rich.console import Console
@@ -152,7 +161,7 @@ def register(app: typer.Typer) -> None:
             _evaluate_sounds(
                 checkpoint, sounds, out, data=data, candidates=candidates, budget=budget,
                 seed=seed, limit=limit, plugin_path=plugin_path, neighbours=neighbours,
-                workers=(os.cpu_count() or 1) if workers is None else workers,
+                edits=edits, workers=(os.cpu_count() or 1) if workers is None else workers,
             )  # fmt: skip
             return
         if data is None:

@@ -204,6 +204,25 @@ def register(app: typer.Typer) -> None:
                 help="Index rows `a2d predict` proposes by default (8 if unset).",
             ),
         ] = None,
+        edits: Annotated[
+            int | None,
+            typer.Option(
+                min=0,
+                metavar="N",
+                help="Of those rows, how many the flow carries towards the input by default "
+                "(8 if unset).",
+            ),
+        ] = None,
+        edit_t0: Annotated[
+            float | None,
+            typer.Option(
+                min=0.0,
+                max=1.0,
+                metavar="T",
+                help="The flow time those edits start from (0.85 if unset; nearer 1: nearer "
+                "the retrieved rows).",
+            ),
+        ] = None,
     ) -> None:
         """Write a deployable model from a training checkpoint: weights, spec, settings and a card;
         no optimizer state. Shipped models are written this way into a2d/storage/pretrained/."""
@@ -222,7 +241,7 @@ def register(app: typer.Typer) -> None:
             built = index_from_dataset(index, read_payload(checkpoint), rows=index_rows)
         path = export_model(
             checkpoint, out, card=card_data, evaluations=evaluations, half=half,
-            sampling=sampling, index=built, neighbours=neighbours,
+            sampling=sampling, index=built, neighbours=neighbours, edits=edits, edit_t0=edit_t0,
         )  # fmt: skip
         typer.echo(f"{path}\t{path.stat().st_size / 1e6:.2f} MB")
 

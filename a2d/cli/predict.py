@@ -128,6 +128,15 @@ def register(app: typer.Typer) -> None:
                 "the shipped models do; 0: the model's samples only).",
             ),
         ] = None,
+        edits: Annotated[
+            int | None,
+            typer.Option(
+                min=0,
+                metavar="N",
+                help="Of those rows, the N nearest carried towards the sound by the flow model "
+                "and proposed too (default: 8 with index rows; 0: none).",
+            ),
+        ] = None,
     ) -> None:
         """Predict synth settings for each sound; write preset, parameters, render and report."""
         from rich.console import Console
@@ -155,7 +164,7 @@ def register(app: typer.Typer) -> None:
             summary = predict(
                 paths, checkpoint, out, candidates=candidates, spec=spec, synth=synth, seed=seed,
                 synth_options=options, on_done=done, refine=refine, steps=steps, solver=solver,
-                neighbours=neighbours, workers=workers,
+                neighbours=neighbours, edits=edits, workers=workers,
             )  # fmt: skip
         n_ok, n_bad = len(summary.results), len(summary.failures)
         if n_bad and not n_ok:  # nothing written: the error line(s) alone

@@ -255,6 +255,19 @@ def model_class(name: str) -> type[Predictor]:
     return loader() if loader is not None else entry
 
 
+def numpy_sampler(name: str) -> Any:
+    """The torch-free sampler class of the model registered as ``name``, or None.
+
+    A registry entry may offer one with a ``load_numpy()`` classmethod: it returns a class whose
+    ``from_state(model_args, state)`` rebuilds a checkpoint's model from NumPy arrays (raising
+    :class:`NotImplementedError` for a configuration it does not cover) and whose ``predict(features,
+    *, noise, n_candidates, ...)`` answers as the torch model's does (``a2d_flow.numpy_model``).
+    ``a2d predict`` uses it to skip importing torch.
+    """
+    loader = getattr(get_model(name), "load_numpy", None)
+    return loader() if loader is not None else None
+
+
 def create_backend(
     spec: ParamSpec, settings: RenderSettings | None = None, **options: Any
 ) -> SynthBackend:

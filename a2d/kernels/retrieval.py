@@ -113,7 +113,8 @@ class RetrievalIndex:
             raise ValueError(f"retrieval index quantised to {state.get('levels')} levels")
 
         def arr(name: str) -> np.ndarray:
-            return state[name].numpy()  # type: ignore[attr-defined, no-any-return]
+            value = state[name]  # a tensor (torch.load) or an array (a2d.storage.torchfile)
+            return value if isinstance(value, np.ndarray) else value.numpy()  # type: ignore[attr-defined]
 
         return cls(
             mean=arr("mean").astype(np.float32),

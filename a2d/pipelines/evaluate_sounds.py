@@ -13,9 +13,13 @@ method                    renders  what
 ``model_best_of_K``       K        the best of K samples
 ``model_own_note_K``      K        the same K samples at the model's own note (not the analysed)
 ``model_refine``          B        best of K, then CMA-ES from the best two for B - K renders
-``predict_best_of_K+N``   K + N    the K samples and the N training rows nearest in the model's
-                                   shipped retrieval index (``a2d predict``'s proposals)
-``predict_refine``        B        those, then CMA-ES for B - K - N renders: ``a2d predict``
+``predict_best_of_K+N+E`` K + N + E  the K samples, the N training rows nearest in the model's
+                                   shipped retrieval index and E of them carried towards the
+                                   sound by the flow (``a2d predict``'s proposals)
+``predict_refine``        B        those, then CMA-ES for B - K - N - E renders: ``a2d predict``
+``edit_best_of_K``        K        the K nearest index rows, each carried towards the sound by
+                                   the flow (the model started from retrieval)
+``edit_refine``           B        those, then CMA-ES for B - K renders
 ``nearest_best_of_K``     K        the K dataset rows nearest in pooled log-mel (with ``--data``)
 ``nearest_refine``        B        those, then CMA-ES for B - K renders
 ``index_best_of_K``       K        the K rows nearest in the model's shipped retrieval index
@@ -35,7 +39,6 @@ spectrograms of the input as matched and of every method's best render).
 from __future__ import annotations
 
 import csv
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,6 +48,8 @@ from typing import Any
 import numpy as np
 
 from a2d.contracts.errors import AudioInputError, ConfigError, DatasetError, OutputError
+from a2d.pipelines.sounds_summary import markdown_table as markdown_table  # re-exported
+from a2d.pipelines.sounds_summary import report_html, sound_card, summarise, write_summary
 from a2d.storage.atomic import atomic_write
 
 #: Columns of ``sounds.csv``.
@@ -89,13 +94,15 @@ def evaluate_sounds(
     limit: int | None = None,
     synth_options: dict[str, Any] | None = None,
     neighbours: int | None = None,
+    edits: int | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> SoundsSummary:
     """Score a checkpoint and the baselines on every sound of ``sounds``; see the module docstring.
 
     :param data: a dataset (its ``train`` split) for the nearest-neighbour rows; None skips them.
     :param candidates: K. :param budget: B, renders per sound of the equal-budget methods (>= K).
-    :param neighbours: N, index rows of the ``predict`` method (default: the model's).
+    :param neighbours: N, index rows of the ``predict`` method (default: the model's);
+        ``edits``: E, those it carries by the flow (default: the model's).
     """
     from a2d.kernels.audio import find_sounds
     from a2d.pipelines.devset import read_manifest
@@ -132,14 +139,14 @@ def evaluate_sounds(
     cards: list[tuple[str, str, list[dict[str, Any]]]] = []
     with SoundMatcher(
         checkpoint, candidates=candidates, seed=seed, synth_options=synth_options,
-        workers=workers, refine=budget, neighbours=neighbours,
+        workers=workers, refine=budget, neighbours=neighbours, edits=edits,
     ) as m:  # fmt: skip
         spec, rate = m.checkpoint.spec, m.settings.sample_rate
         k = m.candidates
-        if budget < k + m.neighbours:
+        if budget < m.proposals:
             raise ConfigError(
                 f"--budget {budget} is below the model's {k} candidates + {m.neighbours} "
-                f"retrieved rows; pass --budget {k + m.neighbours} or more"
+                f"retrieved rows + {m.edits} edits; pass --budget {m.proposals} or more"
             )
         map_fn = m.pool.map if m.pool is not None else local_map(m.backend)
         chunks = 2 * m.pool.lanes if m.pool is not None else 1
@@ -160,11 +167,11 @@ def evaluate_sounds(
                 if on_progress is not None:
                     on_progress(n_done + 1, len(paths))
     accuracy = float(np.mean(pitch_hits)) if pitch_hits else None
-    table = _summarise(rows)
+    table = summarise(rows)
     if not rows:
         raise AudioInputError(f"no sound of {sounds} could be evaluated: {failures[0]}")
-    _write(out, table, accuracy, len(pitch_hits), checkpoint, sounds, budget, k, failures)
-    atomic_write(out / "report.html", _report(table, cards, accuracy, budget, k))
+    write_summary(out, table, accuracy, len(pitch_hits), checkpoint, sounds, budget, k, failures)
+    atomic_write(out / "report.html", report_html(table, cards, accuracy, budget, k))
     return SoundsSummary(table, rows, accuracy, out, time.perf_counter() - clock, failures)
 
 
@@ -243,7 +250,7 @@ def _one_sound(
             bool(analysis["pitched"]) and abs(analysis["midi_float"] - info["pitch"]) <= 1.0
         )
     rows: list[dict[str, Any]] = []
-    cards = [_card("input", target.audio, mel)]
+    cards = [sound_card("input", target.audio, mel)]
 
     def objective(own_note: bool = False) -> Objective:
         return Objective(
@@ -252,7 +259,7 @@ def _one_sound(
         )  # fmt: skip
 
     def add(method: str, renders: int, audio: np.ndarray, started: float) -> None:
-        cards.append(_card(method, audio, m.features(audio)))
+        cards.append(sound_card(method, audio, m.features(audio)))
         scores = _metrics(audio, target.audio, rate)
         seconds = time.perf_counter() - started
         rows.append({**base, "method": method, "renders": renders, **scores, "seconds": seconds})
@@ -274,11 +281,13 @@ def _one_sound(
             t0,
         )
 
-    vectors = m.sample(mel)
+    proposals, _ = m.propose(mel)  # the model's samples first, then index rows and edits
+    vectors = proposals[: m.candidates]
     propose_and_refine("model", vectors)
     if m.neighbours:  # the default `a2d predict`: the same samples, plus the index's rows
-        near = m.checkpoint.index.query(mel[None], m.neighbours)[1][0]
-        propose_and_refine("predict", np.concatenate([vectors, near]))
+        propose_and_refine("predict", proposals)
+    if m.checkpoint.index is not None and m.checkpoint.can_edit:
+        propose_and_refine("edit", _edits(m, mel, ctx.k))
     t0 = time.perf_counter()
     scores, audio = objective(own_note=True)(vectors)
     add(f"model_own_note_{len(vectors)}", len(vectors), audio[int(np.argmin(scores))], t0)
@@ -302,91 +311,12 @@ def _one_sound(
     return rows
 
 
-def _card(method: str, audio: np.ndarray, mel: np.ndarray) -> dict[str, Any]:
-    """A spectrogram (PNG bytes, no audio kept) for the report."""
-    from a2d.pipelines.html import spectrogram_png
+def _edits(m: Any, mel: np.ndarray, k: int) -> np.ndarray:
+    """The ``k`` nearest index rows, each carried towards the sound by the flow (at the
+    matcher's edit time, as ``a2d predict`` carries its edits)."""
+    from a2d.pipelines.proposers import edit_steps
 
-    return {"method": method, "png": spectrogram_png(mel.mean(axis=0), size=128), "mss": None}
-
-
-def _report(
-    table: dict[str, dict[str, float]],
-    cards: list[tuple[str, str, list[dict[str, Any]]]],
-    accuracy: float | None,
-    budget: int,
-    k: int,
-) -> str:
-    """``report.html``: the summary table, then per sound the input's and every method's best
-    render's log-mel spectrogram with its MSS."""
-    import html
-
-    from a2d.pipelines.html import fmt, html_page, img_tag, table_html
-
-    head = ["method", "renders", "MSS (dB)", "wMFCC", "SOT", "RMS cos", "s / sound"]
-    rows = [
-        [name, e["renders"], *[f"{fmt(e[m])} ± {fmt(e[m + '_se'], 2)}" for m in ("mss", "wmfcc", "sot", "rms")], fmt(e["seconds"], 3)]
-        for name, e in table.items()
-    ]  # fmt: skip
-    body = [
-        f"<p>budget {budget} renders per sound, K = {k}"
-        + (f"; pitch within a semitone: {accuracy:.1%}" if accuracy is not None else "")
-        + "</p>",
-        table_html(head, rows),
-        "<h2>Spectrograms (model log-mel; the input as matched)</h2>",
-    ]
-    for name, message, sound_cards in cards:
-        body.append(f"<h3>{html.escape(name)}</h3><p class='muted'>{html.escape(message)}</p>")
-        divs = [
-            f'<div class="card"><b>{html.escape(c["method"])}</b>'
-            + (f" (MSS {fmt(c['mss'])} dB)" if c["mss"] is not None else "")
-            + f"<br>{img_tag(c['png'], c['method'])}</div>"
-            for c in sound_cards
-        ]
-        body.append('<div class="row">' + "".join(divs) + "</div>")
-    return html_page("a2d evaluate --sounds", body)
-
-
-def _summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
-    methods: dict[str, list[dict[str, Any]]] = {}
-    for r in rows:
-        methods.setdefault(r["method"], []).append(r)
-    table = {}
-    for name, rs in methods.items():
-        entry: dict[str, float] = {
-            "n": len(rs),
-            "renders": float(np.mean([r["renders"] for r in rs])),
-        }
-        for metric in ("mss", "wmfcc", "sot", "rms", "seconds"):
-            v = np.array([r[metric] for r in rs], dtype=np.float64)
-            entry[metric] = float(v.mean())
-            entry[f"{metric}_se"] = float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else 0.0
-        table[name] = entry
-    return table
-
-
-def markdown_table(table: dict[str, dict[str, float]]) -> str:
-    """The summary as a Markdown table (mean +- standard error)."""
-    lines = [
-        "| method | renders | MSS (dB) | wMFCC | SOT | RMS cos | s / sound |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for name, e in table.items():
-        cells = [f"{e[m]:.3f} ± {e[m + '_se']:.3f}" for m in ("mss", "wmfcc", "sot", "rms")]
-        lines.append(f"| {name} | {e['renders']:.0f} | {' | '.join(cells)} | {e['seconds']:.2f} |")
-    return "\n".join(lines) + "\n"
-
-
-def _write(
-    out: Path, table: dict[str, dict[str, float]],
-    accuracy: float | None, n_pitched: int, checkpoint: Any, sounds: Any, budget: int, k: int,
-    failures: list[str],
-) -> None:  # fmt: skip
-    doc = {
-        "checkpoint": str(checkpoint), "sounds": str(sounds), "budget": budget, "candidates": k,
-        "pitch_accuracy": accuracy, "pitched_sounds": n_pitched, "methods": table, "failures": failures,
-    }  # fmt: skip
-    atomic_write(out / "summary.json", json.dumps(doc, indent=2))
-    head = f"budget {budget} renders per sound, K = {k}"
-    if accuracy is not None:
-        head += f"; pitch within a semitone on {accuracy:.1%} of {n_pitched} pitched sounds"
-    atomic_write(out / "summary.md", f"{head}\n\n{markdown_table(table)}")
+    ck, t0 = m.checkpoint, m.edit_t0
+    near = ck.index.query(mel[None], k)[1][0]
+    steps = edit_steps(m.sampling.get("steps", getattr(ck.model, "steps", 8)), t0)
+    return ck.sample(mel, k, [m.seed, 1], starts=near, t0=t0, **{**m.sampling, "steps": steps})

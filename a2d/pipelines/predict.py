@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from a2d.contracts.errors import (
     A2DError,
@@ -43,6 +42,7 @@ from a2d.pipelines.predict_output import (
     PredictResult,
     PredictSummary,
     output_names,
+    proposal_stages,
     write_banks,
     write_result,
 )
@@ -82,6 +82,10 @@ class SoundMatcher:
         input in the checkpoint's retrieval index (:mod:`a2d.kernels.retrieval`); default
         the model's own default (``a2d models export --neighbours``), else :data:`NEIGHBOURS`,
         when the checkpoint ships an index; 0 when it has none.
+    :param edits: retrieved rows the flow model carries towards the input, proposed beside them
+        (:func:`a2d.pipelines.proposers.edit_settings`; default the model's, else
+        :data:`a2d.pipelines.proposers.EDITS` when there are index rows); ``edit_t0``: the flow
+        time they start from (closer to 1: closer to the retrieved rows).
     """
 
     def __init__(
@@ -100,10 +104,13 @@ class SoundMatcher:
         solver: str | None = None,
         neighbours: int | None = None,
         threads: int | None = None,
+        edits: int | None = None,
+        edit_t0: float | None = None,
     ) -> None:
         from a2d.contracts.plugins import create_backend
+        from a2d.pipelines.proposers import edit_settings
         from a2d.runtime.synth_pool import render_pool
-        from a2d.storage.checkpoint import load_checkpoint
+        from a2d.storage.inference import load_for_inference
         from a2d.storage.pretrained import resolve_checkpoint
 
         if candidates < 1:
@@ -121,7 +128,7 @@ class SoundMatcher:
             raise ConfigError(f"--solver must be one of {', '.join(METHODS)}, got {solver!r}")
         self.sampling = {k: v for k, v in (("steps", steps), ("method", solver)) if v is not None}
         checkpoint = resolve_checkpoint(checkpoint, synth=synth, spec=spec)
-        self.checkpoint = load_checkpoint(checkpoint)
+        self.checkpoint = load_for_inference(checkpoint)
         ck = self.checkpoint
         if synth is not None and synth != ck.synth:
             raise CheckpointError(
@@ -133,13 +140,15 @@ class SoundMatcher:
                 f"checkpoint {str(checkpoint)!r} was trained on spec {ck.spec.name!r}, not {spec!r}; "
                 f"use a checkpoint trained on {spec!r}"
             )
-        self.candidates = candidates if ck.model.stochastic else 1
+        self.candidates = candidates if ck.stochastic else 1
         self.neighbours = index_rows(ck, checkpoint, neighbours)
+        self.edits, self.edit_t0 = edit_settings(ck, self.neighbours, edits, edit_t0)
         self.seed = seed
         self.settings = ck.render_settings
         self.synth_options = synth_options
         self.backend = create_backend(ck.spec, ck.render_settings, **(synth_options or {}))
-        self.renders = max(self.candidates + self.neighbours, refine)  # at most, per input
+        self.proposals = self.candidates + self.neighbours + self.edits
+        self.renders = max(self.proposals, refine)  # at most, per input
         self.pool = render_pool(
             ck.spec, ck.render_settings, self.renders, workers=workers, threads=threads,
             synth_options=synth_options, local=self.backend,
@@ -175,25 +184,29 @@ class SoundMatcher:
 
     def sample(self, mel: np.ndarray) -> np.ndarray:
         """``(C, M, F)`` -> ``(K, width)`` encoded candidates (one batch through the model)."""
-        kwargs: dict[str, Any] = {}
-        if self.checkpoint.model.stochastic:
-            kwargs["generator"] = torch.Generator().manual_seed(self.seed)
-            kwargs.update(self.sampling)  # ODE steps and solver, when set (else the model's)
-        out = self.checkpoint.predict(
-            torch.from_numpy(mel)[None], n_candidates=self.candidates, **kwargs
-        )
-        return out[0].detach().cpu().numpy().astype(np.float64)
+        return self.checkpoint.sample(mel, self.candidates, self.seed, **self.sampling)
 
     def propose(self, mel: np.ndarray) -> tuple[np.ndarray, list[str]]:
-        """``(C, M, F)`` -> the candidates to render, ``(K + N, width)``, and where each came
-        from: the model's K samples, then the N nearest training rows of the shipped index."""
+        """``(C, M, F)`` -> the candidates to render, ``(K + N + E, width)``, and where each came
+        from: the model's K samples (``model``), the N nearest training rows of the shipped
+        index (``index``), and E of those rows carried towards the input by the flow
+        (``edit``)."""
+        from a2d.pipelines.proposers import edit_steps
+
         vectors = self.sample(mel)
-        sources = ["model"] * len(vectors)
+        parts, sources = [vectors], ["model"] * len(vectors)
         if self.neighbours:
-            near = self.checkpoint.index.query(mel[None], self.neighbours)[1][0]
-            vectors = np.concatenate([vectors, near])
-            sources += ["index"] * len(near)
-        return vectors, sources
+            ck = self.checkpoint
+            near = ck.index.query(mel[None], max(self.neighbours, self.edits))[1][0]
+            parts.append(near[: self.neighbours])
+            sources += ["index"] * self.neighbours
+            if self.edits:
+                t0, starts = self.edit_t0, near[: self.edits]
+                steps = edit_steps(self.sampling.get("steps", getattr(ck.model, "steps", 8)), t0)
+                options = {**self.sampling, "steps": steps, "starts": starts, "t0": t0}
+                parts.append(ck.sample(mel, self.edits, [self.seed, 1], **options))
+                sources += ["edit"] * self.edits
+        return np.concatenate(parts), sources
 
     def render(self, vectors: np.ndarray, note: Any = None) -> list[Candidate]:
         """Decode and render ``(K, width)`` vectors (spread over the workers when there are),
@@ -282,7 +295,7 @@ class SoundMatcher:
         begin("score")
         ranked = self.score(sound, cands)
         lap("score")
-        extra["stages"] = _stages(cands, ranked)
+        extra["stages"] = proposal_stages(cands, ranked)
         if budget > 0:
             from a2d.pipelines.refine import refine_candidates
 
@@ -294,18 +307,6 @@ class SoundMatcher:
         result = write_result(self, sound, ranked, Path(out_dir), t, lambda: lap("write"))
         result.timings, result.target = t, sound
         return result
-
-
-def _stages(cands: list[Candidate], ranked: list[Candidate]) -> dict[str, Any]:
-    """Scores of each proposal stage for ``params.json``: the first sample, the best of each
-    source (model, index) and the best of all."""
-    stages: dict[str, Any] = {"model_k1_mss_db": cands[0].mss}
-    for source in ("model", "index"):
-        mine = [c.mss for c in cands if c.source == source]
-        if mine and len(mine) < len(cands):
-            stages[f"{source}_best_of_{len(mine)}_mss_db"] = min(mine)
-    stages[f"best_of_{len(cands)}_mss_db"] = ranked[0].mss
-    return stages
 
 
 def render_patches(backend: Any, patches: list[Patch]) -> list[np.ndarray]:
@@ -329,6 +330,7 @@ def predict(
     steps: int | None = None,
     solver: str | None = None,
     neighbours: int | None = None,
+    edits: int | None = None,
     on_done: Callable[[Path, PredictResult | PredictFailure], None] | None = None,
 ) -> PredictSummary:
     """Predict a preset for every sound (files or folders); see the module docstring.
@@ -340,8 +342,7 @@ def predict(
     :param refine: renders spent refining the best candidates on the synth (0: none).
     :param analyse: render candidates at the input's analysed note (see :class:`SoundMatcher`).
     :param steps: ODE steps, :param solver: ODE solver of a flow model (default: the checkpoint's).
-    :param neighbours: retrieved training rows proposed beside the samples (see
-        :class:`SoundMatcher`).
+    :param neighbours, edits: retrieved rows proposed, and carried by the flow (SoundMatcher).
     :param on_done: called after each input with its result or failure (progress display).
     """
     paths = find_sounds(sounds)
@@ -361,6 +362,7 @@ def predict(
         steps=steps,
         solver=solver,
         neighbours=neighbours,
+        edits=edits,
     )
     with matcher:
         if workers is None and len(paths) > 1 and matcher.pool is None:

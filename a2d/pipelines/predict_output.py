@@ -32,7 +32,8 @@ class Candidate:
     :param vector: ``(width,)`` encoded model output in [0, 1].
     :param patch: decoded synth values. :param mss: distance to the input (dB, lower is better).
     :param audio: ``(C, N)`` render at the model's rate (raw synth level).
-    :param source: ``model`` (a sample), ``index`` (a retrieved training row), ``start`` (given
+    :param source: ``model`` (a sample), ``index`` (a retrieved training row), ``edit`` (a
+        retrieved row carried towards the input by the flow), ``start`` (given
         by the caller) or ``refine`` (found by the search on the synth).
     """
 
@@ -246,3 +247,15 @@ def shipped_name(path: Path) -> str | None:
     from a2d.storage.pretrained import MODELS_DIR
 
     return path.stem if Path(path).resolve().parent == MODELS_DIR else None
+
+
+def proposal_stages(cands: list[Candidate], ranked: list[Candidate]) -> dict[str, Any]:
+    """Scores of each proposal stage for ``params.json``: the first sample, the best of each
+    source (model, index) and the best of all."""
+    stages: dict[str, Any] = {"model_k1_mss_db": cands[0].mss}
+    for source in ("model", "index", "edit"):
+        mine = [c.mss for c in cands if c.source == source]
+        if mine and len(mine) < len(cands):
+            stages[f"{source}_best_of_{len(mine)}_mss_db"] = min(mine)
+    stages[f"best_of_{len(cands)}_mss_db"] = ranked[0].mss
+    return stages

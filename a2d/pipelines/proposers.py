@@ -169,3 +169,44 @@ def index_rows(ck: Any, path: Any, asked: int | None) -> int:
     if asked is not None:
         return asked
     return int(ck.payload.get("predict_defaults", {}).get("neighbours", NEIGHBOURS))
+
+
+#: Retrieved rows the flow carries towards the input (``a2d predict``'s *edits*): each of the
+#: first :data:`EDITS` index rows, noised to the flow's time :data:`EDIT_T0` and integrated to
+#: 1 conditioned on the input (SDEdit for a rectified flow). On the dev set these beat the rows
+#: they started from (docs/results.md, "Edits").
+EDITS = 8
+EDIT_T0 = 0.85
+
+
+def edit_settings(
+    ck: Any, neighbours: int, asked: int | None, asked_t0: float | None
+) -> tuple[int, float]:
+    """``(edits, t0)`` for ``a2d predict``: as asked, else the checkpoint's defaults (``a2d
+    models export --edits``), else :data:`EDITS` and :data:`EDIT_T0`; no edits without index
+    rows to start from or for a model that does not sample.
+
+    :raises ConfigError: for a negative count or a time outside (0, 1)."""
+    from a2d.contracts.errors import ConfigError
+
+    if asked is not None and asked < 0:
+        raise ConfigError(f"--edits must be >= 0, got {asked}")
+    if asked_t0 is not None and not 0.0 < asked_t0 < 1.0:
+        raise ConfigError(f"--edit-t0 must be between 0 and 1 (exclusive), got {asked_t0}")
+    defaults = ck.payload.get("predict_defaults", {})
+    t0 = float(asked_t0 if asked_t0 is not None else defaults.get("edit_t0", EDIT_T0))
+    if not neighbours or not ck.can_edit:
+        if asked:
+            raise ConfigError(
+                "--edits needs retrieved rows to start from and a flow model: pass --neighbours "
+                "N (N >= 1) with a model that ships a retrieval index, or --edits 0"
+            )
+        return 0, t0
+    return int(asked if asked is not None else defaults.get("edits", EDITS)), t0
+
+
+def edit_steps(model_steps: int, t0: float) -> int:
+    """ODE steps from ``t0`` to 1: the model's step length, at least 2 steps."""
+    import math
+
+    return max(2, math.ceil(model_steps * (1.0 - t0) - 1e-9))

@@ -225,6 +225,9 @@ def _settings_and_details(synth_name: str, described: dict[str, Any]) -> list[st
         table_html(["control", "panel shows", "meaning", "stored in the file"], rows, raw=True),
         "<h2>All candidates</h2>",
         table_html(["rank", "from", "MSS (dB)", "in words"], cand_rows),
+        '<p class="muted">from: <b>model</b> sampled by the model from your sound; <b>index</b> '
+        "the patch of the training sound most like yours; <b>edit</b> such a patch moved towards "
+        "your sound by the model; <b>refine</b> found by searching on the synth from the best.</p>",
         '<h2>Details</h2><p class="muted">'
         f"sound {html.escape(described['sound'])} &middot; model {html.escape(described['model'])} "
         + (

@@ -13,18 +13,21 @@ import functools
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from a2d.contracts.errors import CheckpointError, CheckpointNotFoundError
-from a2d.contracts.model import Predictor
 from a2d.contracts.plugins import model_class
 from a2d.contracts.spec import ParamSpec
 from a2d.contracts.synth import RenderSettings
 from a2d.kernels.features import MelSettings
 from a2d.kernels.retrieval import RetrievalIndex
 from a2d.storage.atomic import atomic_save, output_error
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+    from a2d.contracts.model import Predictor
 
 #: Bumped when the layout changes incompatibly.
 CHECKPOINT_FORMAT = 1
@@ -74,9 +77,16 @@ class Checkpoint:
         """Feature shape ``(C, n_mels, frames)`` the model expects."""
         return tuple(self.model.model_args["input_shape"])
 
+    @property
+    def stochastic(self) -> bool:
+        """Whether the model samples candidates (from noise) rather than predicting one."""
+        return bool(self.model.stochastic)
+
     def normalize(self, mel: torch.Tensor) -> torch.Tensor:
         """Model input from log-mel ``(B, C, n_mels, frames)`` or ``(C, n_mels, frames)`` (dB):
         ``(mel - mean) / std`` on the model's device."""
+        import torch
+
         mel = torch.as_tensor(mel)
         if tuple(mel.shape[-3:]) != self.input_shape:
             raise CheckpointError(
@@ -90,15 +100,54 @@ class Checkpoint:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
-    @torch.no_grad()
     def predict(self, mel: torch.Tensor, n_candidates: int = 1, **kwargs: Any) -> torch.Tensor:
         """Encoded parameters ``(B, n_candidates, width)`` in [0, 1] for raw log-mel
         ``(B, C, n_mels, frames)`` (normalised here); ``kwargs`` go to the model's ``predict``
         (e.g. ``steps``, ``guidance_weight``, ``generator`` for the flow model)."""
-        features = self.normalize(mel)
-        if features.dim() == 3:
-            features = features.unsqueeze(0)
-        return self.model.predict(features, n_candidates=n_candidates, **kwargs)
+        import torch
+
+        with torch.no_grad():
+            features = self.normalize(mel)
+            if features.dim() == 3:
+                features = features.unsqueeze(0)
+            return self.model.predict(features, n_candidates=n_candidates, **kwargs)
+
+    def sample(
+        self, mel: np.ndarray, k: int, seed: int | list[int], *, starts: np.ndarray | None = None,
+        t0: float = 0.0, **options: Any,
+    ) -> np.ndarray:  # fmt: skip
+        """``(k, width)`` encoded candidates (float64) for one log-mel ``(C, n_mels, frames)``:
+        from the noise :func:`start_noise` draws with ``seed`` (the same candidates as
+        :meth:`NumpyCheckpoint.sample`), or one prediction for a deterministic model.
+        ``starts``/``t0``: begin the flow at time ``t0`` from ``starts`` partly noised
+        (:func:`start_noise`; a model that :attr:`can_edit`); ``options`` are the model's
+        sampling settings. A stochastic model whose ``predict`` takes no ``noise`` draws from a
+        ``torch.Generator`` seeded with ``seed``, as before."""
+        import torch
+
+        x = torch.from_numpy(mel)[None]
+        if not self.stochastic:
+            out = self.predict(x, n_candidates=1)
+        elif not accepts(self.model.predict, "noise"):
+            if starts is not None:
+                raise CheckpointError(f"the {self.model_name} model cannot start from given rows")
+            import numpy
+
+            if not isinstance(seed, int):
+                seed = int(numpy.random.SeedSequence(seed).generate_state(1)[0])
+            gen = torch.Generator().manual_seed(seed)
+            out = self.predict(x, n_candidates=k, generator=gen, **options)
+        else:
+            noise = torch.from_numpy(start_noise(self.spec.width, k, seed, starts, t0))
+            extra = {"t0": t0} if t0 else {}
+            out = self.predict(x, n_candidates=k, noise=noise, **extra, **options)
+        return out[0].detach().cpu().numpy().astype("float64")
+
+    @property
+    def can_edit(self) -> bool:
+        """Whether the model samples from a given state at a given time (``noise``, ``t0``):
+        what :meth:`sample` needs for ``starts`` (the flow model does)."""
+        return self.stochastic and accepts(self.model.predict, "noise", "t0")
 
     def check_spec(self, spec: ParamSpec, what: str = "the data") -> None:
         """Raise :class:`CheckpointError` unless ``spec`` is exactly the checkpoint's spec."""
@@ -109,6 +158,31 @@ class Checkpoint:
                 f"{spec.name!r} (synth {spec.synth!r}, fingerprint {spec.fingerprint}); use a "
                 "checkpoint trained on this spec"
             )
+
+
+def accepts(fn: Any, *names: str) -> bool:
+    """Whether callable ``fn`` takes every keyword of ``names``."""
+    import inspect
+
+    params = inspect.signature(fn).parameters
+    return all(n in params for n in names)
+
+
+def start_noise(
+    width: int, k: int, seed: int | list[int], starts: np.ndarray | None = None, t0: float = 0.0
+) -> np.ndarray:
+    """The ``(k, width)`` float32 state a flow sampler integrates from: standard normal noise from
+    ``numpy.random.default_rng(seed)`` (an int or a list of ints), or with ``starts`` (``(n, width)`` encoded vectors in
+    [0, 1], each used ``k // n`` times in turn) the straight path's point at ``t0``,
+    ``(1 - t0) * noise + t0 * (2 * start - 1)``: a retrieved row, partly noised, that the flow
+    then carries to the input (SDEdit for rectified flows)."""
+    import numpy as np
+
+    noise = np.random.default_rng(seed).standard_normal((k, width), dtype=np.float32)
+    if starts is None:
+        return noise
+    x1 = np.repeat(np.asarray(starts, np.float32), -(-k // len(starts)), axis=0)[:k] * 2 - 1
+    return ((1 - np.float32(t0)) * noise + np.float32(t0) * x1).astype(np.float32)
 
 
 def make_payload(
@@ -153,11 +227,15 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise output_error(path.parent, exc) from None
+    import torch
+
     return atomic_save(path, lambda tmp: torch.save(payload, tmp))
 
 
 def read_payload(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """The raw checkpoint dictionary; a missing, corrupt or too-new file is a CheckpointError."""
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise CheckpointNotFoundError(
@@ -174,6 +252,11 @@ def read_payload(path: str | Path, map_location: str | torch.device = "cpu") -> 
             f"checkpoint {str(path)!r} cannot be read ({type(exc).__name__}); it is corrupt or not "
             "an a2d checkpoint: re-train or re-copy it"
         ) from exc
+    return check_payload(payload, path)
+
+
+def check_payload(payload: Any, path: Path) -> dict[str, Any]:
+    """``payload`` if it is an a2d checkpoint this version reads, else a CheckpointError."""
     if not isinstance(payload, dict) or "format" not in payload or "model_state" not in payload:
         raise CheckpointError(
             f"{str(path)!r} is not an a2d checkpoint (no format/model_state keys); pass a "
@@ -205,27 +288,35 @@ def load_checkpoint(
         (else :class:`CheckpointError`).
     """
     payload = read_payload(path, map_location)
-    path = Path(path)
-    try:
-        ckpt_spec = ParamSpec.from_json(payload["spec"])
+
+    def build() -> Checkpoint:
         model = model_class(payload["model"]).build(**payload["model_args"])
         model.load_state_dict(payload["model_state"])
         norm = payload["normalization"]
-        ckpt = Checkpoint(
-            path=path,
-            model=model.to(map_location).eval(),
-            model_name=payload["model"],
-            spec=ckpt_spec,
-            synth=payload["synth"],
-            render_settings=RenderSettings(**payload["render_settings"]),
-            mel_settings=MelSettings.from_dict(payload["mel_settings"]),
-            mean=norm["mean"].float(),
-            std=norm["std"].float(),
-            config=payload["config"],
-            step=int(payload["step"]),
-            metrics=dict(payload.get("metrics", {})),
-            payload=payload,
-        )
+        return Checkpoint(
+            model=model.to(map_location).eval(), mean=norm["mean"].float(),
+            std=norm["std"].float(), **checkpoint_fields(payload, Path(path)),
+        )  # fmt: skip
+
+    return rebuild(build, Path(path), spec)
+
+
+def checkpoint_fields(payload: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The fields of a :class:`Checkpoint` other than the model and its normalisation."""
+    return {
+        "path": path, "model_name": payload["model"],
+        "spec": ParamSpec.from_json(payload["spec"]), "synth": payload["synth"],
+        "render_settings": RenderSettings(**payload["render_settings"]),
+        "mel_settings": MelSettings.from_dict(payload["mel_settings"]),
+        "config": payload["config"], "step": int(payload["step"]),
+        "metrics": dict(payload.get("metrics", {})), "payload": payload,
+    }  # fmt: skip
+
+
+def rebuild(build: Any, path: Path, spec: ParamSpec | None) -> Any:
+    """``build()``, its failures as one CheckpointError line; then the spec check."""
+    try:
+        ckpt = build()
     except CheckpointError:
         raise
     except Exception as exc:

@@ -23,6 +23,13 @@ class Flow:
 
         return FlowModel
 
+    @staticmethod
+    def load_numpy() -> Any:
+        """The torch-free sampler (:class:`a2d_flow.numpy_model.NumpyFlow`)."""
+        from a2d_flow.numpy_model import NumpyFlow
+
+        return NumpyFlow
+
     def __new__(cls, **model_args: Any) -> Any:  # type: ignore[misc]
         return cls.load().build(**model_args)
 

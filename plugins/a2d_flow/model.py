@@ -117,24 +117,30 @@ class FlowModel(Predictor):
         guidance_weight: float | None = None,
         method: str | None = None,
         generator: torch.Generator | None = None,
+        noise: torch.Tensor | None = None,
+        t0: float = 0.0,
     ) -> torch.Tensor:
         """Sample ``(B, n_candidates, W)`` encoded parameters in [0, 1] for normalised
         ``features (B, C, M, T)``. ``steps``, ``method`` and ``guidance_weight`` default to the
         model's settings (``guidance_weight=1``: no guidance, the conditional field alone); noise
-        comes from ``generator``."""
+        comes from ``generator``, or is given as ``noise (B * n_candidates, W)``: the state at
+        time ``t0`` that the ODE integrates to 1 (at ``t0 = 0``, the noise itself; later, a
+        partly noised start, as :func:`a2d_flow.numpy_model.start_state` makes)."""
         w = self.guidance_weight if guidance_weight is None else guidance_weight
         guided = w is not None and float(w) != 1.0
         b, k = features.shape[0], int(n_candidates)
         cond = self.encode(features).repeat_interleave(k, dim=0)  # (B K, cond_dim)
         if guided:
             cond = torch.cat([cond, self.null_cond.to(cond.dtype).expand_as(cond)])
-        x0 = torch.randn((b * k, self.width), generator=generator, device="cpu")
-        x0 = x0.to(features.device, cond.dtype)
+        if noise is None:
+            noise = torch.randn((b * k, self.width), generator=generator, device="cpu")
+        x0 = noise.to(features.device, cond.dtype)
         x1 = sample_ode(
             self._velocity(cond),
             x0,
             steps=self.steps if steps is None else int(steps),
             method=method or self.method,
+            t0=float(t0),
             guidance_weight=float(w) if guided else None,
         )
         return ((x1 + 1) / 2).clamp(0, 1).view(b, k, self.width)

@@ -50,9 +50,13 @@ class ShippedModel:
 def _describe(path: Path, mtime_ns: int) -> ShippedModel:
     import json
 
-    from a2d.storage.checkpoint import read_payload
+    from a2d.storage.checkpoint import check_payload, read_payload
+    from a2d.storage.torchfile import read_torch_file
 
-    payload = read_payload(path)
+    try:  # the plain data only, without torch (a2d predict, a2d models)
+        payload = check_payload(read_torch_file(path, arrays=False), path)
+    except Exception:  # not readable that way: torch's reader, and its one-line error
+        payload = read_payload(path)
     name = path.stem
     synth = str(payload["synth"])
     return ShippedModel(
@@ -141,11 +145,14 @@ def export_model(
     sampling: dict[str, Any] | None = None,
     index: Any = None,
     neighbours: int | None = None,
+    edits: int | None = None,
+    edit_t0: float | None = None,
 ) -> Path:
     """Write a deployable copy of a training checkpoint: model weights, spec, settings and
     normalisation (all ``load_checkpoint`` needs), no optimizer or RNG state, plus a card.
 
-    :param card: plain data describing the model (name, data, commands, limits...).
+    :param card: plain data describing the model (name, data, commands, limits...); its fields
+        replace those of the card ``checkpoint`` already has (a shipped model re-exported).
     :param evaluations: ``{label: summary}`` from ``a2d evaluate`` (its ``summary.json``),
         reduced to each method's mean scores and stored in the card.
     :param half: store floating-point weights as float16 (loaded back into float32 parameters).
@@ -154,7 +161,10 @@ def export_model(
     :param index: ``(RetrievalIndex, description)`` of the training rows
         (:func:`a2d.storage.pretrained.index.index_from_dataset`), shipped beside the weights:
         ``a2d predict`` proposes its nearest rows with the model's samples.
-    :param neighbours: how many index rows ``a2d predict`` proposes by default for this model.
+    :param neighbours: how many index rows ``a2d predict`` proposes by default for this model;
+        ``edits``, ``edit_t0``: how many of them the flow carries towards the input, from which
+        time (:func:`a2d.pipelines.proposers.edit_settings`). Defaults the source checkpoint
+        already stores are kept unless given anew.
     """
     import torch
 
@@ -164,7 +174,7 @@ def export_model(
     state = payload["model_state"]
     if half:
         state = {k: v.half() if torch.is_floating_point(v) else v for k, v in state.items()}
-    card = dict(card or {})
+    card = {**dict(payload.get("card") or {}), **dict(card or {})}  # a re-export keeps its card
     card.setdefault("source_step", int(payload["step"]))
     card.setdefault("source_metrics", dict(payload.get("metrics", {})))
     card["storage"] = "float16" if half else "float32"
@@ -192,9 +202,12 @@ def export_model(
     if index is not None:
         out_payload["retrieval"] = index[0].to_state()
         card["retrieval"] = dict(index[1])
-    if neighbours is not None:
-        out_payload["predict_defaults"] = {"neighbours": int(neighbours)}
-        card.setdefault("retrieval", {})["predict_neighbours"] = int(neighbours)
+    defaults = dict(payload.get("predict_defaults") or {})
+    given = {"neighbours": neighbours, "edits": edits, "edit_t0": edit_t0}
+    defaults.update({k: v for k, v in given.items() if v is not None})
+    if defaults:
+        out_payload["predict_defaults"] = defaults
+        card.setdefault("retrieval", {}).update({f"predict_{k}": v for k, v in defaults.items()})
     out_payload["card"] = card
     return save_checkpoint(out, out_payload)
 
