@@ -198,7 +198,9 @@ def test_render_threads_give_the_one_synth_prediction(demo_wav, tmp_path):
     assert two.candidates[0].source == "refine" or two.candidates[0].mss <= one.candidates[0].mss
 
 
-def test_edits_carry_retrieved_rows_towards_the_input(demo_wav, tmp_path, monkeypatch):
+def test_edits_carry_retrieved_rows_towards_the_input(
+    demo_wav, tmp_path, monkeypatch, tiny_feedforward_checkpoint
+):
     """The shipped model's proposals: K samples, N index rows, E of those rows carried by the
     flow (each nearer its own row than the others), the same with the torch model; counted in
     the stages; asked of a model or setting that cannot have them, refused in one line."""
@@ -222,9 +224,12 @@ def test_edits_carry_retrieved_rows_towards_the_input(demo_wav, tmp_path, monkey
     with SoundMatcher(None, candidates=4, neighbours=3, edits=2, threads=1) as m:
         np.testing.assert_allclose(m.propose(mel)[0], vectors, atol=2e-5)
     with SoundMatcher(None, candidates=4, neighbours=0, threads=1) as m:
-        assert m.edits == 0  # no rows to start from: none by default
+        assert m.edits == 0  # retrieval off: no edits by default
+    with SoundMatcher(None, candidates=2, neighbours=0, edits=3, threads=1) as m:
+        vectors, sources = m.propose(mel)  # edits of the 3 nearest rows, the rows not proposed
+        assert sources == ["model"] * 2 + ["edit"] * 3 and m.proposals == 5
     with pytest.raises(ConfigError, match="--edits needs retrieved rows"):
-        SoundMatcher(None, neighbours=0, edits=2)
+        SoundMatcher(tiny_feedforward_checkpoint, edits=2)
     with pytest.raises(ConfigError, match="--edit-t0 must be between 0 and 1"):
         SoundMatcher(None, edit_t0=1.0)
 

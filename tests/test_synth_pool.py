@@ -186,6 +186,34 @@ def test_threads_use_the_callers_synth_and_leave_it_open() -> None:
     mine.close()
 
 
+def test_closing_before_the_threads_have_their_synths_does_not_wait(monkeypatch) -> None:
+    """A pool closed at once (an input that failed to load, a matcher made and dropped) does not
+    leave a render thread waiting at the warm-up barrier for a thread whose task was cancelled:
+    that wait ran out its 60 s timeout before this was fixed."""
+    from a2d_vital.backend import VitalBackend
+
+    made = threading.Event()
+    slow = VitalBackend.__init__
+
+    def slow_init(self, *args, **kwargs):  # the second thread's synth comes after close()
+        made.wait(5.0)
+        slow(self, *args, **kwargs)
+
+    monkeypatch.setattr(VitalBackend, "__init__", slow_init)
+    made.set()  # the caller's own synth, made here
+    from a2d.contracts.plugins import create_backend
+
+    mine = create_backend(get_spec("vital_simple"), SETTINGS)
+    made.clear()
+    pool = SynthPool(get_spec("vital_simple"), SETTINGS, threads=2, local=mine)
+    closer = threading.Thread(target=pool.close)
+    closer.start()
+    made.set()
+    closer.join(30.0)  # a hang check, not a timing: the bug held it for 60 s
+    assert not closer.is_alive(), "close() waited at the render threads' warm-up barrier"
+    mine.close()
+
+
 def test_a_synth_that_cannot_render_in_threads_gets_one_lane(monkeypatch) -> None:
     from a2d_vital.backend import VitalBackend
 

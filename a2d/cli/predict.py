@@ -133,8 +133,9 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 min=0,
                 metavar="N",
-                help="Of those rows, the N nearest carried towards the sound by the flow model "
-                "and proposed too (default: 8 with index rows; 0: none).",
+                help="The N index rows nearest the sound, each carried towards it by the flow "
+                "model, proposed too (default: the model's; 8 for the shipped Vital model, 0 "
+                "with --neighbours 0; 0: none).",
             ),
         ] = None,
     ) -> None:

@@ -193,19 +193,18 @@ class SoundMatcher:
         (``edit``)."""
         from a2d.pipelines.proposers import edit_steps
 
-        vectors = self.sample(mel)
+        vectors, ck = self.sample(mel), self.checkpoint
         parts, sources = [vectors], ["model"] * len(vectors)
-        if self.neighbours:
-            ck = self.checkpoint
+        if self.neighbours or self.edits:
             near = ck.index.query(mel[None], max(self.neighbours, self.edits))[1][0]
             parts.append(near[: self.neighbours])
             sources += ["index"] * self.neighbours
-            if self.edits:
-                t0, starts = self.edit_t0, near[: self.edits]
-                steps = edit_steps(self.sampling.get("steps", getattr(ck.model, "steps", 8)), t0)
-                options = {**self.sampling, "steps": steps, "starts": starts, "t0": t0}
-                parts.append(ck.sample(mel, self.edits, [self.seed, 1], **options))
-                sources += ["edit"] * self.edits
+        if self.edits:
+            t0, starts = self.edit_t0, near[: self.edits]
+            steps = edit_steps(self.sampling.get("steps", getattr(ck.model, "steps", 8)), t0)
+            options = {**self.sampling, "steps": steps, "starts": starts, "t0": t0}
+            parts.append(ck.sample(mel, self.edits, [self.seed, 1], **options))
+            sources += ["edit"] * self.edits
         return np.concatenate(parts), sources
 
     def render(self, vectors: np.ndarray, note: Any = None) -> list[Candidate]:

@@ -183,8 +183,10 @@ def edit_settings(
     ck: Any, neighbours: int, asked: int | None, asked_t0: float | None
 ) -> tuple[int, float]:
     """``(edits, t0)`` for ``a2d predict``: as asked, else the checkpoint's defaults (``a2d
-    models export --edits``), else :data:`EDITS` and :data:`EDIT_T0`; no edits without index
-    rows to start from or for a model that does not sample.
+    models export --edits``), else :data:`EDITS` and :data:`EDIT_T0`. Edits start from the
+    nearest rows of the model's retrieval index, whether or not those rows are proposed too
+    (``neighbours``); by default there are none when no rows are (``--neighbours 0``: the
+    model's samples only), nor for a model without an index or that cannot start from rows.
 
     :raises ConfigError: for a negative count or a time outside (0, 1)."""
     from a2d.contracts.errors import ConfigError
@@ -195,14 +197,16 @@ def edit_settings(
         raise ConfigError(f"--edit-t0 must be between 0 and 1 (exclusive), got {asked_t0}")
     defaults = ck.payload.get("predict_defaults", {})
     t0 = float(asked_t0 if asked_t0 is not None else defaults.get("edit_t0", EDIT_T0))
-    if not neighbours or not ck.can_edit:
+    if ck.index is None or not ck.can_edit:
         if asked:
             raise ConfigError(
-                "--edits needs retrieved rows to start from and a flow model: pass --neighbours "
-                "N (N >= 1) with a model that ships a retrieval index, or --edits 0"
+                "--edits needs retrieved rows to start from and a flow model: use a model that "
+                "ships a retrieval index (`a2d models export --index`), or pass --edits 0"
             )
         return 0, t0
-    return int(asked if asked is not None else defaults.get("edits", EDITS)), t0
+    if asked is not None:
+        return int(asked), t0
+    return (int(defaults.get("edits", EDITS)) if neighbours else 0), t0
 
 
 def edit_steps(model_steps: int, t0: float) -> int:

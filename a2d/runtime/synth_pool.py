@@ -95,6 +95,7 @@ class SynthPool:
         self._thread_backend = threading.local()
         self._init_error: BaseException | None = None  # why a render thread has no synth
         self._warmup: list[Future] = []
+        self._barrier: threading.Barrier | None = None  # the render threads' warm-up
         self.lanes = max(workers, 1)
         if workers == 0:
             self._local = local if local is not None else cls(spec, settings, **options)
@@ -117,7 +118,7 @@ class SynthPool:
                         raise
 
                 lock = threading.Lock()
-                barrier = threading.Barrier(threads)
+                barrier = self._barrier = threading.Barrier(threads)
                 self._executor = ThreadPoolExecutor(
                     max_workers=threads, thread_name_prefix="a2d-synth", initializer=init
                 )
@@ -171,6 +172,8 @@ class SynthPool:
 
     def close(self) -> None:
         """Stop the workers (pending tasks are cancelled) and release the local synth."""
+        if self._barrier is not None:  # closed before every render thread had its synth: a
+            self._barrier.abort()  # thread at the barrier would wait for one that never comes
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
