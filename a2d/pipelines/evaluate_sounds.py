@@ -284,7 +284,7 @@ def _one_sound(
     proposals, _ = m.propose(mel)  # the model's samples first, then index rows and edits
     vectors = proposals[: m.candidates]
     propose_and_refine("model", vectors)
-    if m.neighbours:  # the default `a2d predict`: the same samples, plus the index's rows
+    if len(proposals) > len(vectors):  # the default `a2d predict`: plus index rows and edits
         propose_and_refine("predict", proposals)
     if m.checkpoint.index is not None and m.checkpoint.can_edit:
         propose_and_refine("edit", _edits(m, mel, ctx.k))
