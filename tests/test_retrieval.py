@@ -104,7 +104,7 @@ def test_export_with_index_and_predict_proposes_training_rows(
     sf.write(tmp_path / "row3.wav", audio.T, ckpt.render_settings.sample_rate)
     pred = subprocess.run(
         [a2d_cli, "predict", str(tmp_path / "row3.wav"), "--checkpoint", str(out), "-k", "2",
-         "--neighbours", "3", "--refine", "0", "--out", str(tmp_path / "p")],
+         "--neighbours", "3", "--edits", "0", "--refine", "0", "--out", str(tmp_path / "p")],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert pred.returncode == 0, pred.stderr

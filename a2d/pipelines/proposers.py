@@ -185,8 +185,8 @@ def edit_settings(
     """``(edits, t0)`` for ``a2d predict``: as asked, else the checkpoint's defaults (``a2d
     models export --edits``), else :data:`EDITS` and :data:`EDIT_T0`. Edits start from the
     nearest rows of the model's retrieval index, whether or not those rows are proposed too
-    (``neighbours``); by default there are none when no rows are (``--neighbours 0``: the
-    model's samples only), nor for a model without an index or that cannot start from rows.
+    (``neighbours``); by default at most one per proposed row (none with ``--neighbours 0``: the
+    model's samples only), and none for a model without an index or that cannot start from rows.
 
     :raises ConfigError: for a negative count or a time outside (0, 1)."""
     from a2d.contracts.errors import ConfigError
@@ -206,7 +206,7 @@ def edit_settings(
         return 0, t0
     if asked is not None:
         return int(asked), t0
-    return (int(defaults.get("edits", EDITS)) if neighbours else 0), t0
+    return min(int(defaults.get("edits", EDITS)), neighbours), t0  # edits of proposed rows
 
 
 def edit_steps(model_steps: int, t0: float) -> int:

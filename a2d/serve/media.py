@@ -26,6 +26,7 @@ def result_media(matcher: Any, result: Any) -> tuple[dict[str, Any], dict[str, P
 
     import soundfile as sf
 
+    from a2d.contracts.notes import note_in_words
     from a2d.pipelines.calibration import describe as in_words
     from a2d.pipelines.html import axis_ticks, colorize, png_bytes, spectrogram_image
     from a2d.pipelines.report import SPEC_RANGE_DB, matched_spectra
@@ -65,9 +66,12 @@ def result_media(matcher: Any, result: Any) -> tuple[dict[str, Any], dict[str, P
             render = write(f"{stem}-cand{c.rank}.wav", wav(c.audio))
             path = matcher.backend.write_preset(c.patch, out / f"{stem}-cand{c.rank}")
             files[path.name], preset = path, path.name
+        n = c.patch.note  # each candidate plays its own note length
         cands.append({
             "rank": c.rank, "mss_db": c.mss, "in_words": in_words(c.mss), "render": render,
             "preset": preset, "spectrogram": write(f"{stem}-cand{c.rank}.png", png(spec)),
+            "note": {"play": note_in_words(n), "pitch": n.pitch, "velocity": n.velocity,
+                     "start_s": n.start, "end_s": n.end},
         })  # fmt: skip
     freq, times = axis_ticks(audio[0].shape[-1] / rate, mel)
     files = {name: path for name, path in files.items() if path.is_file()}
