@@ -51,13 +51,19 @@ def _f32(value: float) -> np.float32:
     return np.float32(value)
 
 
-def _check_velocity(v: object, rows: int, dim: int) -> torch.Tensor:
-    import torch
+def _check_velocity(v: object, rows: int, dim: int, kind: str = "tensor") -> Any:
+    """``v`` if it is a float32 ``kind`` ("tensor" or "array") of shape ``(rows, dim)``, else
+    one ConfigError line naming what came back."""
+    if kind == "array":
+        ok_type, is_f32 = isinstance(v, np.ndarray), lambda x: x.dtype == np.float32
+    else:
+        import torch
 
-    if not isinstance(v, torch.Tensor) or v.dtype != torch.float32 or tuple(v.shape) != (rows, dim):
-        got = f"{v.dtype} {tuple(v.shape)}" if isinstance(v, torch.Tensor) else type(v).__name__
+        ok_type, is_f32 = isinstance(v, torch.Tensor), lambda x: x.dtype == torch.float32
+    if not ok_type or not is_f32(v) or tuple(v.shape) != (rows, dim):  # type: ignore[attr-defined]
+        got = f"{v.dtype} {tuple(v.shape)}" if ok_type else type(v).__name__  # type: ignore[attr-defined]
         raise ConfigError(
-            f"velocity must return a float32 tensor of shape ({rows}, {dim}), got {got}; "
+            f"velocity must return a float32 {kind} of shape ({rows}, {dim}), got {got}; "
             "check the callback's output layer"
         )
     return v
@@ -118,13 +124,7 @@ def sample_ode(
 
 
 def _check_array(v: object, rows: int, dim: int) -> np.ndarray:
-    if not isinstance(v, np.ndarray) or v.dtype != np.float32 or v.shape != (rows, dim):
-        got = f"{v.dtype} {v.shape}" if isinstance(v, np.ndarray) else type(v).__name__
-        raise ConfigError(
-            f"velocity must return a float32 array of shape ({rows}, {dim}), got {got}; "
-            "check the callback's output layer"
-        )
-    return v
+    return _check_velocity(v, rows, dim, "array")  # type: ignore[no-any-return]
 
 
 def _sample_cpp_numpy(
