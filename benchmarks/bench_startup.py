@@ -5,7 +5,9 @@ of a 4 s clip (read, resample, pitch) in a fresh process: a2d's NumPy pYIN again
 ``librosa.pyin`` (numba, its JIT cache already written), the same settings and the same note;
 and a fresh process up to the shipped model's 16 candidates (import, load, sample K = 16 from a
 log-mel): the torch-free NumPy sampler against the torch model (``A2D_TORCH_INFERENCE=1``), the
-same candidates.
+same candidates; and a fresh process moving that clip up an octave (what ``a2d predict`` does to a
+sound below the synth's range, the quickstart's bass): a2d's NumPy phase vocoder against
+``librosa.effects.pitch_shift``, the same samples.
 Each case records its ratio to its baseline in the same run (``extra_info["ratio_vs"]``).
 
 Run: ``pytest benchmarks/bench_startup.py --benchmark-only``. Under ``--benchmark-disable`` (CI)
@@ -48,6 +50,20 @@ mel = np.random.default_rng(0).normal(-40, 15, ck.input_shape).astype(np.float32
 v = ck.sample(mel, 16, 0)
 print(type(ck).__name__, "torch" in sys.modules, float(v.sum()))
 """
+TRANSPOSE = """
+import sys
+import numpy as np
+import soundfile as sf
+y, rate = sf.read(sys.argv[1], dtype="float32", always_2d=True)
+y = np.ascontiguousarray(y.T)
+if sys.argv[2] == "librosa":
+    import librosa
+    out = librosa.effects.pitch_shift(y, sr=rate, n_steps=12)
+else:
+    from a2d.kernels.analysis import transpose
+    out = transpose(y, rate, 1)
+print(round(float(np.abs(out).sum()), 2))
+"""
 CASES = {
     "python_bare": [PY, "-c", "pass"],
     "a2d_version": [PY, "-c", CLI, "--version"],
@@ -58,6 +74,8 @@ CASES = {
     "analyse_a2d_pyin": [PY, "-c", ANALYSE, "{wav}", "a2d"],
     "ready_torch_model": [PY, "-c", READY],
     "ready_numpy_model": [PY, "-c", READY],
+    "transpose_librosa": [PY, "-c", TRANSPOSE, "{wav}", "librosa"],
+    "transpose_a2d": [PY, "-c", TRANSPOSE, "{wav}", "a2d"],
 }
 #: Extra environment per case.
 ENV = {"ready_torch_model": {"A2D_TORCH_INFERENCE": "1"}}
@@ -68,6 +86,7 @@ BASELINE = {
     "import_predict": "import_torch",
     "analyse_a2d_pyin": "analyse_librosa_pyin",
     "ready_numpy_model": "ready_torch_model",
+    "transpose_a2d": "transpose_librosa",
 }
 MEDIANS: dict[str, float] = {}
 OUTPUTS: dict[str, str] = {}
@@ -94,6 +113,9 @@ def test_startup(benchmark, case: str, wav: str) -> None:
     if case.startswith("analyse_"):  # both name the same pitch
         other = OUTPUTS.get("analyse_librosa_pyin")
         assert other is None or OUTPUTS[case] == other
+    if case.startswith("transpose_"):  # the same shifted samples (their sum, to 0.01)
+        other = OUTPUTS.get("transpose_librosa")
+        assert other is None or abs(float(OUTPUTS[case]) - float(other)) < 0.05
     if case.startswith("ready_"):  # the path asked for, and the same candidates
         kind, torch_loaded, total = OUTPUTS[case].split()
         assert (kind, torch_loaded) == (

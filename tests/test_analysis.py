@@ -100,6 +100,21 @@ def test_transposing_a_saw_by_an_octave_moves_its_pitch() -> None:
     assert transpose(x, RATE, 0) is x
 
 
+@pytest.mark.parametrize("octaves", [1, -1, 2])
+@pytest.mark.parametrize("channels", [1, 2])
+def test_transpose_gives_librosa_pitch_shifts_numbers(octaves: int, channels: int) -> None:
+    """The NumPy phase vocoder (no librosa import in ``a2d predict``) against librosa itself."""
+    import librosa
+
+    x = tone("saw", 110.0, 0.0, 1.0, seconds=1.3)
+    x = np.concatenate([x, 0.5 * x[:, ::-1]])[:channels]
+    want = librosa.effects.pitch_shift(x, sr=RATE, n_steps=12 * octaves)
+    got = transpose(np.ascontiguousarray(x), RATE, octaves)
+    assert got.shape == want.shape == x.shape and got.dtype == np.float32
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    assert np.abs(got - x).max() > 0.1  # shifted, not passed through
+
+
 @pytest.mark.skipif(
     shutil.which("fluidsynth") is None or not Path("/usr/share/sounds/sf2/TimGM6mb.sf2").is_file(),
     reason="needs fluidsynth and timgm6mb-soundfont",

@@ -87,3 +87,16 @@ def test_every_shipped_config_resolves(path: Path) -> None:
         extra = None if path.stem == preset else path
         cfg = resolve_config(preset=preset, config=extra, values={"model": "flow", "data": "d"})
         assert cfg.train.steps > 0
+
+
+def test_merge_drops_the_arguments_of_a_replaced_component() -> None:
+    from a2d.storage.config import merge
+
+    base = {"flow": {"encoder": "cnn", "encoder_args": {"channels": [8], "pool_input": 2},
+                     "cond_dim": 64}}  # fmt: skip
+    same = merge(base, {"flow": {"encoder": "cnn", "encoder_args": {"pool_input": 4}}})
+    assert same["flow"]["encoder_args"] == {"channels": [8], "pool_input": 4}  # merged
+    other = merge(base, {"flow": {"encoder": "pooled", "encoder_args": {"hidden": 32}}})
+    assert other["flow"] == {"encoder": "pooled", "encoder_args": {"hidden": 32}, "cond_dim": 64}
+    bare = merge(base, {"flow": {"encoder": "pooled"}})
+    assert bare["flow"] == {"encoder": "pooled", "cond_dim": 64}

@@ -77,3 +77,23 @@ def test_cuda_module_installed_when_the_build_found_nvcc() -> None:
     if info["cuda_built"]:
         assert _native.core_cuda() is not None  # links and imports even without a GPU
         assert "cuda" in _native.built()
+
+
+def test_timed_benchmarks_refuse_the_checkouts_pure_python_kernels() -> None:
+    """``python -m pytest benchmarks --benchmark-only`` in the checkout imports the source ``a2d``;
+    without a compiled ``_core`` there it must stop with what to do, not time the fallback."""
+    repo = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONSAFEPATH", "PYTHONPATH")}
+    cmd = [sys.executable, "-m", "pytest", "benchmarks/bench_ode.py", "--collect-only", "-q",
+           "-p", "no:cacheprovider"]  # fmt: skip
+    built_here = any((repo / "a2d").glob("_core*.so"))
+    timed = subprocess.run([*cmd, "--benchmark-only"], cwd=repo, env=env, capture_output=True,
+                           text=True, timeout=120)  # fmt: skip
+    untimed = subprocess.run([*cmd, "--benchmark-disable"], cwd=repo, env=env,
+                             capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert untimed.returncode == 0, untimed.stdout + untimed.stderr
+    if built_here:  # an in-place build: the checkout's kernels are the native ones
+        assert timed.returncode == 0, timed.stdout + timed.stderr
+    else:
+        assert timed.returncode == 4, timed.stdout + timed.stderr
+        assert "a2d._core is missing" in timed.stdout + timed.stderr

@@ -32,6 +32,12 @@ CONFIGS = [
      "method": "rk4", "steps": 3},
     {"field": "mlp", "encoder_args": {"channels": [8], "pool_input": 3},
      "field_args": {"dim": 48, "depth": 2}, "guidance_weight": 1.5, "method": "heun"},
+    {"field": "param2tok", "encoder_args": {"channels": [8, 16], "pool_input": [1, 4],
+     "time_segments": 3}, "field_args": {"dim": 32, "depth": 1, "heads": 4, "n_tokens": 6}},
+    {"encoder": "pooled", "encoder_args": {"time_segments": 5, "hidden": 24, "depth": 2},
+     "field": "param2tok", "field_args": {"dim": 16, "depth": 1, "heads": 2, "n_tokens": 4}},
+    {"encoder": "pooled", "encoder_args": {"time_segments": 1, "hidden": 16, "depth": 1},
+     "field": "mlp", "field_args": {"dim": 24, "depth": 1}, "guidance_weight": 3.0},
 ]  # fmt: skip
 
 
@@ -115,3 +121,30 @@ def test_a_sampler_without_noise_draws_from_its_generator(tiny_flow_checkpoint) 
     assert ck.sample(mel, 2, [5, 1]).shape == (2, ck.spec.width)
     with pytest.raises(CheckpointError, match="cannot start from given rows"):
         ck.sample(mel, 2, 0, starts=a[:1], t0=0.5)
+
+
+@pytest.mark.parametrize("lanes", [2, 3])
+def test_sampling_in_lanes_gives_the_same_candidates(lanes: int) -> None:
+    """The field's rows split over threads: the same candidates as one thread (within float32
+    rounding: BLAS blocks a product of fewer rows differently)."""
+    args = {"width": 11, "input_shape": [2, 20, 37], **CONFIGS[0]}
+    model = _randomised(FlowModel.build(**args), seed=7)
+    np_model = NumpyFlow.from_state(
+        model.model_args, {k: v.numpy() for k, v in model.state_dict().items()}
+    )
+    features = np.random.default_rng(3).normal(size=(2, 2, 20, 37)).astype(np.float32)
+    noise = start_noise(11, 2 * 16, seed=1)
+    one = np_model.predict(features, noise=noise, n_candidates=16, lanes=1)
+    split = np_model.predict(features, noise=noise, n_candidates=16, lanes=lanes)
+    np.testing.assert_allclose(split, one, atol=2e-4)  # random weights: see above
+    rows = []  # each lane computed its own rows: the split really happened
+    velocity = np_model.split_velocity(lanes)
+    x = np.zeros((64, 11), np.float32)
+    cond = np.zeros((64, len(np_model.s["null_cond"])), np.float32)
+    import threading
+
+    real = np_model.velocity
+    np_model.velocity = lambda *a: (rows.append((threading.get_ident(), len(a[0]))), real(*a))[1]
+    velocity(x, np.zeros(64, np.float32), cond)
+    assert len(rows) == lanes and sum(n for _, n in rows) == 64
+    assert len({ident for ident, _ in rows}) >= 2  # not all on the calling thread

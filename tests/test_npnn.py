@@ -86,8 +86,16 @@ def test_conv_group_norm_and_pools(shape: tuple[int, ...]) -> None:
     )
     close(got, norm(x), 1e-5)
     close(npnn.max_pool2(x.numpy()), nn.MaxPool2d(2, ceil_mode=True)(x))
-    for k in (2, 3):
+    for k in (2, 3, (1, 4), (3, 2)):
         close(npnn.avg_pool(x.numpy(), k), nn.AvgPool2d(k, ceil_mode=True)(x))
+
+
+@pytest.mark.parametrize("n", [1, 3, 4, 7])
+def test_segment_pool_cuts_time_as_torch_adaptive_pooling(n: int) -> None:
+    x = randn(2, 3, 5, 13)  # 13 frames into n segments: uneven, overlapping cuts for 3, 4, 7
+    mean, peak = npnn.segment_pool(x.numpy(), n)
+    close(mean, F.adaptive_avg_pool2d(x, (5, n)))
+    close(peak, F.adaptive_max_pool2d(x, (5, n)))
 
 
 def test_attention() -> None:

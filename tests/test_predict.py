@@ -301,3 +301,20 @@ def test_cli_reports_partial_failure_with_its_exit_code(
     )
     assert refused.returncode == ExitCode.DATA
     assert refused.stderr.strip().splitlines()[-1].startswith("error: checkpoint")
+
+
+def test_report_spectra_batched_as_one_by_one() -> None:
+    """The report's spectrograms come from one batched mel call: the same as one call per sound,
+    and still computed (one by one) when a render's length differs from the input's."""
+    from a2d.kernels.metrics import log_mel
+    from a2d.pipelines.report import matched_spectra
+
+    rng = np.random.default_rng(0)
+    sound = rng.normal(0, 0.1, (2, 22050)).astype(np.float32)
+    renders = [rng.normal(0, s, (2, 22050)).astype(np.float32) for s in (0.05, 0.2, 0.4)]
+    shown, spectra, mel = matched_spectra(sound, renders, 44100)
+    assert len(spectra) == 4
+    for audio, spec in zip(shown, spectra, strict=True):
+        np.testing.assert_allclose(spec, log_mel(audio, 44100, mel).mean(axis=0), atol=1e-4)
+    uneven = matched_spectra(sound, [renders[0][:, :20000]], 44100)[1]
+    assert uneven[1].shape[-1] < uneven[0].shape[-1]

@@ -180,6 +180,15 @@ def test_export_keeps_the_model_and_drops_the_training_state(
     assert load_checkpoint(half).model.method == "midpoint"
     diff = (sample(half) - sample(out)).abs().max().item()
     assert 0 < diff < 0.05, diff  # float16 storage moves candidates by rounding only
+    guided = tmp_path / "g.pt"
+    run = subprocess.run(
+        [a2d_cli, "models", "export", str(tiny_flow_checkpoint), "--out", str(guided),
+         "--guidance", "3.5"], capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert read_payload(guided)["card"]["sampling"] == {"guidance_weight": 3.5}
+    assert load_checkpoint(guided).model.guidance_weight == 3.5
+    assert (sample(guided) - sample(out)).abs().max().item() > 1e-3  # it samples differently
 
 
 @pytest.mark.slow

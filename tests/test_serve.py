@@ -621,6 +621,8 @@ def test_page_upload_progress_play_download_and_reload(page, server, sounds, tmp
     played, rate = sf.read(__import__("io").BytesIO(page.request.get(server.url + src).body()))
     note = result["candidates"][1]["note"]  # match #2 plays its own note length
     assert note["pitch"] == result["note"]["pitch"]
+    says = card.locator("section.candidate[data-rank='2'] .note")  # and the card says which
+    expect(says).to_have_text(f"{note['play'][0].upper()}{note['play'][1:]}.")
     loaded = render_preset(
         text, note["pitch"], note["velocity"], note["end_s"] - note["start_s"], 1.0, rate
     )

@@ -182,6 +182,15 @@ def register(app: typer.Typer) -> None:
                 help="New default ODE solver of a flow model: euler, midpoint, heun or rk4.",
             ),
         ] = None,
+        guidance: Annotated[
+            float | None,
+            typer.Option(
+                min=0.0,
+                metavar="W",
+                help="New default guidance weight of a flow model (1: the conditional field "
+                "alone; higher follows the input more).",
+            ),
+        ] = None,
         index: Annotated[
             Path | None,
             typer.Option(
@@ -232,7 +241,8 @@ def register(app: typer.Typer) -> None:
         card_data, evaluations = _read_card(card), _read_evaluations(evaluation or [])
         if solver is not None and solver not in ("euler", "midpoint", "heun", "rk4"):
             raise ConfigError(f"--solver must be euler, midpoint, heun or rk4, got {solver!r}")
-        sampling = {k: v for k, v in (("steps", steps), ("method", solver)) if v is not None}
+        given = (("steps", steps), ("method", solver), ("guidance_weight", guidance))
+        sampling = {k: v for k, v in given if v is not None}
         built = None
         if index is not None:
             from a2d.storage.checkpoint import read_payload

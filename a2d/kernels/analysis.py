@@ -236,15 +236,13 @@ def plan_pitch(analysis: NoteAnalysis, pitch_range: tuple[int, int]) -> PitchPla
 
 
 def transpose(audio: np.ndarray, sample_rate: int, octaves: int) -> np.ndarray:
-    """``(C, N)`` shifted by whole octaves, same length (phase vocoder); unchanged for 0."""
+    """``(C, N)`` shifted by whole octaves, same length (phase vocoder: the numbers of
+    ``librosa.effects.pitch_shift``, :mod:`a2d.kernels.vocoder`); unchanged for 0."""
     if octaves == 0:
         return audio
-    import librosa
+    from a2d.kernels.vocoder import pitch_shift
 
-    out = librosa.effects.pitch_shift(
-        np.asarray(audio, dtype=np.float32), sr=sample_rate, n_steps=12 * octaves
-    )
-    return np.ascontiguousarray(out, dtype=np.float32)
+    return pitch_shift(audio, sample_rate, 12 * octaves)
 
 
 def render_note(spec_note: NoteSpec, plan: PitchPlan, analysis: NoteAnalysis) -> Note:

@@ -5,7 +5,8 @@ Each function computes what the torch module of the same name computes in eval m
 ``nn.Linear``, ``conv2d_3x3`` is ``nn.Conv2d(kernel_size=3, padding=1)``, ``group_norm`` and
 ``layer_norm`` the norms (eps 1e-5), ``gelu`` the exact (erf) GELU (``a2d._core.gelu``, with
 this module's NumPy erf as its reference), ``silu``, ``max_pool2`` and
-``avg_pool`` with ``ceil_mode=True``, ``attention`` is ``F.scaled_dot_product_attention`` without a
+``avg_pool`` with ``ceil_mode=True``, ``segment_pool`` the adaptive average and max pooling over
+time, ``attention`` is ``F.scaled_dot_product_attention`` without a
 mask. ``tests/test_npnn.py`` checks every one against torch (and whole models in
 ``tests/test_npflow.py``). Weights are the arrays of a state dict, as
 :func:`a2d.storage.torchfile.read_torch_file` returns them.
@@ -19,7 +20,7 @@ from a2d.kernels import _native
 
 __all__ = [
     "attention", "avg_pool", "conv2d_3x3", "erf", "gelu", "group_norm", "layer_norm", "linear",
-    "max_pool2", "silu",
+    "max_pool2", "segment_pool", "silu",
 ]  # fmt: skip
 
 #: Abramowitz and Stegun 7.1.26: ``erf(z) = 1 - t (a1 + t (a2 + ...)) exp(-z^2)`` with
@@ -103,9 +104,10 @@ def conv2d_3x3(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarra
     return (y + bias[:, None]).reshape(b, -1, h, w)
 
 
-def _pad_to(x: np.ndarray, k: int, fill: float) -> np.ndarray:
+def _pad_to(x: np.ndarray, k: int | tuple[int, int], fill: float) -> np.ndarray:
+    kh, kw = (k, k) if isinstance(k, int) else k
     h, w = x.shape[-2:]
-    ph, pw = -h % k, -w % k
+    ph, pw = -h % kh, -w % kw
     if not (ph or pw):
         return x
     return np.pad(x, [(0, 0)] * (x.ndim - 2) + [(0, ph), (0, pw)], constant_values=fill)
@@ -118,16 +120,30 @@ def max_pool2(x: np.ndarray) -> np.ndarray:
     return p.reshape(*p.shape[:-2], h // 2, 2, w // 2, 2).max(axis=(-3, -1))
 
 
-def avg_pool(x: np.ndarray, k: int) -> np.ndarray:
-    """``nn.AvgPool2d(k, ceil_mode=True)`` on ``(..., H, W)``: a window cut by the edge averages
-    only the inputs it covers."""
+def avg_pool(x: np.ndarray, k: int | tuple[int, int]) -> np.ndarray:
+    """``nn.AvgPool2d(k, ceil_mode=True)`` on ``(..., H, W)``, ``k`` an int or ``(kh, kw)``: a
+    window cut by the edge averages only the inputs it covers."""
+    kh, kw = (k, k) if isinstance(k, int) else (int(k[0]), int(k[1]))
     h, w = x.shape[-2:]
-    p = _pad_to(x, k, 0.0)
+    p = _pad_to(x, (kh, kw), 0.0)
     ph, pw = p.shape[-2:]
-    sums = p.reshape(*p.shape[:-2], ph // k, k, pw // k, k).sum(axis=(-3, -1), dtype=np.float64)
-    rows = np.minimum(k, h - np.arange(0, h, k))
-    cols = np.minimum(k, w - np.arange(0, w, k))
+    sums = p.reshape(*p.shape[:-2], ph // kh, kh, pw // kw, kw).sum(axis=(-3, -1), dtype=np.float64)
+    rows = np.minimum(kh, h - np.arange(0, h, kh))
+    cols = np.minimum(kw, w - np.arange(0, w, kw))
     return (sums / (rows[:, None] * cols[None, :])).astype(np.float32)
+
+
+def segment_pool(x: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and max of ``(..., W)`` over ``n`` segments of the last axis, as
+    ``F.adaptive_avg_pool1d`` / ``adaptive_max_pool1d`` cut them (segment ``i`` spans
+    ``floor(i W / n)`` to ``ceil((i + 1) W / n)``): two ``(..., n)`` arrays."""
+    w = x.shape[-1]
+    means, maxes = [], []
+    for i in range(n):
+        seg = x[..., (i * w) // n : -((-(i + 1) * w) // n)]
+        means.append(seg.mean(-1, dtype=np.float64).astype(np.float32))
+        maxes.append(seg.max(-1))
+    return np.stack(means, -1), np.stack(maxes, -1)
 
 
 def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray) -> np.ndarray:

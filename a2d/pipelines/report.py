@@ -194,7 +194,11 @@ def matched_spectra(
     shown = [sound_audio] + [
         match_loudness(a[None], ref, sample_rate)[0] if np.isfinite(ref) else a for a in renders
     ]
-    return shown, [log_mel(a, sample_rate, mel).mean(axis=0) for a in shown], mel
+    if len({a.shape for a in shown}) == 1:  # one batched native call, on every core
+        spectra = list(log_mel(np.stack(shown), sample_rate, mel).mean(axis=1))
+    else:
+        spectra = [log_mel(a, sample_rate, mel).mean(axis=0) for a in shown]
+    return shown, spectra, mel
 
 
 def _settings_and_details(synth_name: str, described: dict[str, Any]) -> list[str]:

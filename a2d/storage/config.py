@@ -99,9 +99,13 @@ def nest(flat: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
-    """Deep-merge two mappings (``update`` wins)."""
+    """Deep-merge two mappings (``update`` wins). Where ``update`` names another component
+    (``encoder: pooled`` over ``encoder: cnn``), the base's arguments of the old one
+    (``encoder_args``) are dropped, not merged into the new one's."""
     out = dict(base)
     for k, v in update.items():
+        if isinstance(v, str) and out.get(k) != v and isinstance(out.get(f"{k}_args"), Mapping):
+            out.pop(f"{k}_args")
         if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
             out[k] = merge(out[k], v)
         else:

@@ -12,7 +12,11 @@ the caller loads the model with torch.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import os
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -21,6 +25,26 @@ from a2d.kernels import npnn
 from a2d.kernels.ode import sample_ode
 
 Array = np.ndarray
+
+#: Rows of the field's input below which a lane is not worth its thread hand-off.
+MIN_LANE_ROWS = 8
+
+
+def sampling_lanes() -> int:
+    """Threads the sampler splits each field call over: ``A2D_NUM_THREADS`` if set (worker
+    processes set 1), else the cores, at most 2 (the field's rows are few: K = 16 with guidance
+    is 32)."""
+    from a2d.kernels._native import num_threads
+
+    return max(1, min(2, num_threads() or os.cpu_count() or 1))
+
+
+@cache
+def _lane_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=3, thread_name_prefix="a2d-flow-lane")
+
+
+os.register_at_fork(after_in_child=_lane_pool.cache_clear)  # a forked child has no pool threads
 
 #: The constructor defaults of FlowModel, CNNEncoder, Param2TokField and MLPField that a
 #: checkpoint's ``model_args`` may leave out.
@@ -36,7 +60,7 @@ class NumpyFlow:
 
     def __init__(self, model_args: Mapping[str, Any], state: Mapping[str, Array]) -> None:
         args = {**_DEFAULTS, **dict(model_args)}
-        if args["encoder"] != "cnn" or args["field"] not in ("param2tok", "mlp"):
+        if args["encoder"] not in ("cnn", "pooled") or args["field"] not in ("param2tok", "mlp"):
             raise NotImplementedError(
                 f"no NumPy sampler for encoder {args['encoder']!r} with field {args['field']!r}"
             )
@@ -46,7 +70,12 @@ class NumpyFlow:
         self.steps, self.method = int(args["steps"]), str(args["method"])
         self.s = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in state.items()}
         enc = dict(args.get("encoder_args") or {})
-        self.pool_input = int(enc.get("pool_input", 1))
+        pool = enc.get("pool_input", 1)
+        self.pool_input = (int(pool),) * 2 if isinstance(pool, int | float) else tuple(pool)
+        self.time_segments = int(enc.get("time_segments", 0))
+        self.encoder_kind = args["encoder"]
+        if self.encoder_kind == "pooled":
+            self.time_segments = int(enc.get("time_segments", 8))
         self.n_convs = len(enc.get("channels", (16, 32, 64, 128)))
         fargs = dict(args.get("field_args") or {})
         self.field_kind = args["field"]
@@ -61,9 +90,13 @@ class NumpyFlow:
         a state that does not fit the arguments is a KeyError or ValueError (as torch's
         ``load_state_dict`` refuses it)."""
         model = cls(model_args, state)
-        convs = {k.rsplit(".", 1)[0] for k in state if k.startswith("encoder.convs.")}
-        if len(convs) != 2 * model.n_convs or "encoder.proj.weight" not in state:
-            raise KeyError(f"the encoder's state does not match {model.n_convs} conv blocks")
+        if model.encoder_kind == "pooled":
+            if "encoder.net.0.weight" not in state:
+                raise KeyError("the encoder's state is not a pooled encoder's")
+        else:
+            convs = {k.rsplit(".", 1)[0] for k in state if k.startswith("encoder.convs.")}
+            if len(convs) != 2 * model.n_convs or "encoder.proj.weight" not in state:
+                raise KeyError(f"the encoder's state does not match {model.n_convs} conv blocks")
         probe = np.zeros((1, model.width), np.float32)
         cond = np.zeros((1, len(model.s["null_cond"])), np.float32)
         if model.velocity(probe, np.zeros(1, np.float32), cond).shape != (1, model.width):
@@ -72,10 +105,13 @@ class NumpyFlow:
 
     # -- the network ------------------------------------------------------------------------
     def encode(self, features: Array) -> Array:
-        """``(B, C, M, F)`` normalised features -> ``(B, cond_dim)`` (CNNEncoder)."""
+        """``(B, C, M, F)`` normalised features -> ``(B, cond_dim)`` (CNNEncoder or
+        PooledEncoder)."""
+        if self.encoder_kind == "pooled":
+            return self._encode_pooled(np.asarray(features, dtype=np.float32))
         s, h = self.s, np.asarray(features, dtype=np.float32)
         i = 0
-        if self.pool_input > 1:
+        if self.pool_input != (1, 1):
             h, i = npnn.avg_pool(h, self.pool_input), 1
         for _ in range(self.n_convs):
             conv, norm = f"encoder.convs.{i}", f"encoder.convs.{i + 1}"
@@ -84,10 +120,23 @@ class NumpyFlow:
             h = npnn.group_norm(h, groups, s[f"{norm}.weight"], s[f"{norm}.bias"])
             h = npnn.max_pool2(npnn.gelu(h))
             i += 4
-        pooled = np.concatenate([h.mean(-1, dtype=np.float64).astype(np.float32), h.max(-1)], 1)
+        if self.time_segments:
+            pooled = np.concatenate(npnn.segment_pool(h, self.time_segments), 1)
+        else:
+            pooled = np.concatenate([h.mean(-1, dtype=np.float64).astype(np.float32), h.max(-1)], 1)
         return npnn.linear(
             pooled.reshape(len(h), -1), s["encoder.proj.weight"], s["encoder.proj.bias"]
         )
+
+    def _encode_pooled(self, features: Array) -> Array:
+        mean, peak = npnn.segment_pool(features, self.time_segments)
+        h = np.concatenate([mean, peak], 1).reshape(len(features), -1)
+        i = 0
+        while f"encoder.net.{i + 2}.weight" in self.s:  # Linear, GELU, ..., Linear
+            h = npnn.gelu(npnn.linear(h, self.s[f"encoder.net.{i}.weight"],
+                                      self.s[f"encoder.net.{i}.bias"]))  # fmt: skip
+            i += 2
+        return npnn.linear(h, self.s[f"encoder.net.{i}.weight"], self.s[f"encoder.net.{i}.bias"])
 
     def _time(self, t: Array) -> Array:
         s = self.s
@@ -144,6 +193,26 @@ class NumpyFlow:
         v = self._param2tok(x, c) if self.field_kind == "param2tok" else self._mlp(x, c)
         return np.ascontiguousarray(v, dtype=np.float32)
 
+    def split_velocity(self, lanes: int) -> Callable[[Array, Array, Array], Array]:
+        """:meth:`velocity` with its rows in ``lanes`` parts computed in threads (NumPy's
+        products and element-wise loops release the GIL), the same values within float32 rounding:
+        every layer works row by row. One lane, or fewer than :data:`MIN_LANE_ROWS` rows per lane, runs inline."""
+        if lanes <= 1:
+            return self.velocity
+
+        def velocity(x: Array, t: Array, cond: Array) -> Array:
+            rows = len(x)
+            if rows < 2 * MIN_LANE_ROWS:
+                return self.velocity(x, t, cond)
+            n = min(lanes, rows // MIN_LANE_ROWS)
+            cuts = [rows * i // n for i in range(n + 1)]
+            parts = [(x[a:b], t[a:b] if np.ndim(t) else t, cond[a:b]) for a, b in pairwise(cuts)]
+            futures = [_lane_pool().submit(self.velocity, *p) for p in parts[1:]]
+            first = self.velocity(*parts[0])
+            return np.concatenate([first, *(f.result() for f in futures)])
+
+        return velocity
+
     # -- sampling ---------------------------------------------------------------------------
     def predict(
         self,
@@ -155,24 +224,27 @@ class NumpyFlow:
         guidance_weight: float | None = None,
         method: str | None = None,
         t0: float = 0.0,
+        lanes: int | None = None,
     ) -> Array:
         """``(B, n_candidates, W)`` encoded parameters in [0, 1] for normalised ``features
         (B, C, M, F)``, integrating from ``noise (B * n_candidates, W)`` (the state at ``t0``: the
-        noise itself at 0), as :meth:`FlowModel.predict` does."""
+        noise itself at 0), as :meth:`FlowModel.predict` does. ``lanes``: threads sharing each
+        call of the field (default :func:`sampling_lanes`)."""
         from threadpoolctl import threadpool_limits
 
         w = self.guidance_weight if guidance_weight is None else guidance_weight
         guided = w is not None and float(w) != 1.0
         b, k = features.shape[0], int(n_candidates)
-        # One BLAS thread: these matrices are small, and OpenBLAS's extra threads keep spinning
-        # after each product, taking the cores from the renders and scoring that follow
+        velocity = self.split_velocity(sampling_lanes() if lanes is None else lanes)
+        # One BLAS thread per lane: these matrices are small, and OpenBLAS's extra threads keep
+        # spinning after each product, taking the cores from the renders and scoring that follow
         # (measured: scoring 16 renders went from 0.05 to 1.25 s).
         with threadpool_limits(limits=1, user_api="blas"):
             cond = np.repeat(self.encode(features), k, axis=0)
             if guided:
                 cond = np.concatenate([cond, np.broadcast_to(self.s["null_cond"], cond.shape)])
             x1 = sample_ode(
-                lambda x, t: self.velocity(x, t, cond),
+                lambda x, t: velocity(x, t, cond),
                 np.ascontiguousarray(noise, dtype=np.float32),
                 steps=self.steps if steps is None else int(steps),
                 method=method or self.method,

@@ -230,6 +230,10 @@ function plot(jobId, axes, image, label) {
     el("div", { class: "xlab", "aria-hidden": "true", textContent: "time (s)" }));
 }
 
+function capital(text) {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
 function showResult(card, job) {
   const r = job.result;
   const id = job.id;
@@ -241,7 +245,7 @@ function showResult(card, job) {
   card.bar.value = 1;
   card.bar.hidden = true;
   card.cancel.hidden = true;
-  const play = r.note.play.charAt(0).toUpperCase() + r.note.play.slice(1);
+  const play = capital(r.note.play);
   const link = (name, text) => el("a", { href: fileUrl(id, name), download: name, textContent: text });
   const parts = [];
   if (r.demo_model) {
@@ -273,6 +277,7 @@ function showResult(card, job) {
         plot(id, r.axes, c.spectrogram, title),
         el("audio", { controls: true, preload: "metadata", src: fileUrl(id, c.render), "aria-label": `Play match #${c.rank}` }),
         el("p", { class: "muted", textContent: c.in_words }),
+        c.note ? el("p", { class: "note", textContent: `${capital(c.note.play)}.` }) : null,
         link(c.preset, `Download match #${c.rank}'s preset`)),
     );
   }
