@@ -3,8 +3,8 @@ without importing librosa.
 
 ``a2d predict`` moves a sound outside the synth's note range by octaves before it matches it
 (:func:`a2d.kernels.analysis.transpose`; the quickstart's bass pluck is one). Through librosa
-that cost about 1.5 s of imports (numba, scipy.signal, librosa's audio module) in a process that
-needs nothing else from librosa. The algorithm is librosa 0.11's, step for step: a centred STFT
+a fresh process paid for importing librosa, numba and scipy.signal, which nothing else in it
+needs: 5.2 s against 0.66 s for this module (``benchmarks/bench_startup.py``, docs/results.md). The algorithm is librosa 0.11's, step for step: a centred STFT
 (periodic Hann window, zero padding), the phase vocoder stretching time by ``rate`` (linear
 magnitude interpolation, phase accumulated in the STFT's float32 with the expected advance per
 bin), the inverse STFT normalised by the window's sum of squares, and soxr's high-quality
