@@ -199,3 +199,50 @@ def test_cli_train_prints_result_and_one_line_errors(
     )
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines() == [bad.stderr.strip()] and "'loader.nope'" in bad.stderr
+
+
+def _validate(ckpt, data: Path, split: str) -> dict:
+    from a2d.pipelines.train.loop import validate
+    from a2d.storage.dataset import open_dataset
+
+    ds = open_dataset(data, split)
+    return validate(
+        ckpt.model, ds, ckpt.mean, ckpt.std, rows=len(ds), batch_size=8, sample_steps=2, seed=0,
+        device=torch.device("cpu"),
+    )  # fmt: skip
+
+
+def test_cond_gain_is_zero_for_a_model_deaf_to_the_sound(
+    tiny_flow_checkpoint: Path, tiny_vital_dataset: Path
+) -> None:
+    """With the encoder's weights at zero every row gets the same conditioning: the loss with
+    another row's sound is the very same number (same noise, times and dropout draws)."""
+    from a2d.storage.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(tiny_flow_checkpoint)
+    listening = _validate(ckpt, tiny_vital_dataset, "val")["cond_gain"]
+    with torch.no_grad():
+        for p in ckpt.model.encoder.parameters():
+            p.zero_()
+    assert _validate(ckpt, tiny_vital_dataset, "val")["cond_gain"] == 0.0
+    assert listening != 0.0
+
+
+def test_cond_gain_is_large_for_a_model_that_learned_its_rows(
+    tiny_vital_dataset: Path, tmp_path: Path
+) -> None:
+    """A feed-forward model trained until it knows its 48 training rows: on those rows the
+    sound explains most of the loss, and the validation run logged the column."""
+    from a2d.storage.checkpoint import load_checkpoint
+
+    result = train(
+        config(
+            tiny_vital_dataset, tmp_path / "run", "feedforward",
+            **{"train.steps": 150, "train.val_every": 150, "train.lr": 3e-3},
+        )
+    )  # fmt: skip
+    assert result.val_cond_gain is not None
+    rows = list(csv.DictReader((tmp_path / "run" / "metrics.csv").read_text().splitlines()))
+    assert float(rows[-1]["cond_gain"]) == pytest.approx(result.val_cond_gain)
+    gain = _validate(load_checkpoint(result.checkpoint), tiny_vital_dataset, "train")["cond_gain"]
+    assert gain > 0.3

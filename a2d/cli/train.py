@@ -116,6 +116,7 @@ def register(app: typer.Typer) -> None:
             "step": result.step,
             "val_loss": result.val_loss,
             "val_param_mse": result.val_param_mse,
+            "val_cond_gain": result.val_cond_gain,
             "samples_per_s": result.samples_per_s,
         }
         if as_json:

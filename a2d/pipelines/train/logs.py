@@ -18,7 +18,9 @@ class MetricsLog:
     step by the run it continues, so every step appears once.
     """
 
-    COLUMNS = ("step", "split", "loss", "param_mse", "lr", "samples_per_s", "elapsed_s")
+    COLUMNS = (
+        "step", "split", "loss", "param_mse", "cond_gain", "lr", "samples_per_s", "elapsed_s"
+    )  # fmt: skip
 
     def __init__(
         self,
