@@ -202,7 +202,7 @@ def test_cli_train_prints_result_and_one_line_errors(
 
 
 def _validate(ckpt, data: Path, split: str) -> dict:
-    from a2d.pipelines.train.loop import validate
+    from a2d.pipelines.train.validation import validate
     from a2d.storage.dataset import open_dataset
 
     ds = open_dataset(data, split)
