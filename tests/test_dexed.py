@@ -412,6 +412,9 @@ def test_cli_train_flow_and_predict_write_a_syx_that_replays_the_render(
     doc = json.loads((tmp_path / "out" / "pluck" / "pluck.params.json").read_text())
     assert doc["synth"] == "dexed" and doc["preset"] == "pluck.syx"
     assert doc["params"]["op1_freq_coarse"]["text"]  # DX7 display text reached params.json
+    from a2d_dexed.backend import DexedBackend  # no --refine: Dexed's own budget, 10x Vital's
+
+    assert doc["stages"]["refine_renders"] == DexedBackend.refine_renders == 640
     (reloaded,) = load_syx(syx)
     assert reloaded.algorithm == 4
     note = Note(**{k: doc["params"]["note"][k] for k in ("pitch", "velocity")}, start=0.0,

@@ -234,6 +234,29 @@ def test_edits_carry_retrieved_rows_towards_the_input(
         SoundMatcher(None, edit_t0=1.0)
 
 
+def test_the_refine_budget_defaults_to_the_synths(demo_wav, tmp_path):
+    """``refine=None`` (what ``a2d predict`` passes without ``--refine``) spends the synth's own
+    default, which Dexed raises above the contract's (its renders are cheap); a number given
+    wins; a negative one is refused."""
+    from a2d.contracts.plugins import get_synth
+    from a2d.contracts.synth import SynthBackend
+    from a2d.pipelines.predict import SoundMatcher
+
+    vital, dexed = get_synth("vital"), get_synth("dexed")
+    assert vital.refine_renders == SynthBackend.refine_renders == 64
+    assert dexed.refine_renders > vital.refine_renders
+    for synth, cls in (("vital", vital), ("dexed", dexed)):
+        with SoundMatcher(None, synth=synth, refine=None, threads=1) as m:
+            assert m.refine_budget == cls.refine_renders
+            assert m.renders == max(m.proposals, cls.refine_renders)
+    with SoundMatcher(None, synth="dexed", refine=8, threads=1) as m:
+        assert m.refine_budget == 8
+        result = m.match(demo_wav, tmp_path / "given")
+        assert json.loads(result.params_json.read_text())["stages"]["refine_renders"] == 8
+    with pytest.raises(ValueError, match="refine must be >= 0"):
+        SoundMatcher(None, refine=-1)
+
+
 @pytest.mark.parametrize("threads_ok", [True, False])
 def test_several_inputs_start_worker_processes_only_for_synths_without_threads(
     tiny_flow_checkpoint, demo_wav, tmp_path, monkeypatch, threads_ok

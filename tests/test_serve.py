@@ -189,6 +189,7 @@ def test_options_offer_the_checkpoint_for_its_synth(server, tiny_flow_checkpoint
     (model,) = [m for m in opts["models"] if m["id"] == server.model]
     assert model["synth"] == "vital" and model["spec"] == "vital_simple"
     assert model["path"] == str(tiny_flow_checkpoint) and model["steps"] == 6
+    assert model["refine"] == 8  # the server's --refine; without it, the synth's default
     vital = next(s for s in opts["synths"] if s["name"] == "vital")
     assert vital["available"] and vital["models"] == sum(
         m["synth"] == "vital" for m in opts["models"]
@@ -505,6 +506,23 @@ def test_the_command_refuses_other_interfaces_without_the_flag(tiny_flow_checkpo
     ]
 
 
+def test_without_refine_a_job_spends_its_models_synth_default():
+    """`a2d serve` without --refine gives each model its synth's budget, as `a2d predict` does;
+    with --refine, every model gets that."""
+    from a2d.contracts.plugins import get_synth
+    from a2d.serve.jobs import JobSettings, refine_budget
+    from a2d.serve.models import ModelChoice
+
+    def model(synth: str) -> ModelChoice:
+        return ModelChoice(synth, synth, Path(f"{synth}.pt"), synth, f"{synth}_x", "flow", None, 8)
+
+    for synth in ("vital", "dexed"):
+        assert refine_budget(JobSettings(), model(synth)) == get_synth(synth).refine_renders
+        assert refine_budget(JobSettings(refine=5), model(synth)) == 5
+    default = JobSettings()
+    assert refine_budget(default, model("dexed")) > refine_budget(default, model("vital"))
+
+
 def test_the_fair_queue_takes_clients_in_turn():
     from a2d.serve.fairqueue import FairQueue
 
@@ -590,6 +608,7 @@ def test_page_upload_progress_play_download_and_reload(page, server, sounds, tmp
 
     expect(page.get_by_label("Synth")).to_have_value("vital")
     page.get_by_label("Model").select_option(server.model)
+    expect(page.locator("#limits")).to_contain_text("then 8 renders refining the best")
     page.get_by_label("Drop sounds here, or choose files").set_input_files(sounds / "tone.wav")
     watch_status(page)
     page.get_by_role("button", name="Find the preset").click()

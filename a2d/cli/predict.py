@@ -94,14 +94,15 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         refine: Annotated[
-            int,
+            int | None,
             typer.Option(
                 min=0,
                 metavar="N",
                 help="Renders spent refining the best candidates on the synth (CMA-ES on the "
-                "same spectral distance); 0: no refinement.",
+                "same spectral distance); 0: no refinement (default: the synth's, 64 for Vital "
+                "and Surge XT, more for Dexed, whose renders are cheaper).",
             ),
-        ] = DEFAULT_REFINE,
+        ] = None,
         steps: Annotated[
             int | None,
             typer.Option(
@@ -190,6 +191,3 @@ EXAMPLES = """Examples:
   a2d predict my_sound.wav --synth dexed --out presets/
   a2d predict sounds/ -c runs/flow/best.pt -o presets/ --candidates 32
 """
-
-#: Default ``--refine`` budget (renders per input).
-DEFAULT_REFINE = 64

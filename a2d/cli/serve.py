@@ -54,9 +54,14 @@ def register(app: typer.Typer) -> None:
             ),
         ] = 16,
         refine: Annotated[
-            int,
-            typer.Option(min=0, metavar="N", help="Renders spent refining each sound's match."),
-        ] = 64,
+            int | None,
+            typer.Option(
+                min=0,
+                metavar="N",
+                help="Renders spent refining each sound's match (default: the model's synth's, "
+                "as `a2d predict`).",
+            ),
+        ] = None,
         refine_more: Annotated[
             int,
             typer.Option(min=1, metavar="N", help="Renders of the page's *Refine further* button."),

@@ -75,6 +75,10 @@ class SynthBackend(ABC):
     #: renders one input's candidates on several cores without worker processes. Set it only
     #: after measuring both (speed-up and identical renders); False is always safe.
     parallel_threads: ClassVar[bool] = False
+    #: Renders ``a2d predict`` and ``a2d serve`` spend refining each match when not told
+    #: (``--refine``). A synth whose renders are cheap gets more for about the same wait: set it
+    #: from a measured gain, not from speed alone (``docs/results.md``, "Refine budget per synth").
+    refine_renders: ClassVar[int] = 64
 
     def __init__(
         self, spec: ParamSpec, settings: RenderSettings | None = None, **options: Any

@@ -72,7 +72,8 @@ class SoundMatcher:
         Vital and Dexed do); default: :func:`a2d.runtime.threads.render_threads` (the cores, or
         ``A2D_NUM_THREADS``); 1: render on one synth.
     :param refine: renders spent refining the best candidates on the synth (:mod:`a2d.pipelines.refine`);
-        0: none.
+        0: none; None: the synth's default
+        (:attr:`~a2d.contracts.synth.SynthBackend.refine_renders`).
     :param analyse: find the input's note (:mod:`a2d.kernels.analysis`), render every candidate at it
         (moved by octaves into the spec's pitch range) and match against the input moved as much.
     :param steps: ODE steps of a flow model's sampler (default: the checkpoint's).
@@ -98,7 +99,7 @@ class SoundMatcher:
         seed: int = 0,
         synth_options: dict[str, Any] | None = None,
         workers: int = 0,
-        refine: int = 0,
+        refine: int | None = 0,
         analyse: bool = True,
         steps: int | None = None,
         solver: str | None = None,
@@ -117,9 +118,9 @@ class SoundMatcher:
             raise ValueError(f"candidates must be >= 1, got {candidates}")
         if workers < 0:
             raise ValueError(f"workers must be >= 0, got {workers}")
-        if refine < 0:
+        if refine is not None and refine < 0:
             raise ValueError(f"refine must be >= 0 renders, got {refine}")
-        self.refine_budget, self.analyse = refine, analyse
+        self.analyse = analyse
         from a2d.kernels.ode import METHODS
 
         if steps is not None and steps < 1:
@@ -147,6 +148,9 @@ class SoundMatcher:
         self.settings = ck.render_settings
         self.synth_options = synth_options
         self.backend = create_backend(ck.spec, ck.render_settings, **(synth_options or {}))
+        if refine is None:
+            refine = type(self.backend).refine_renders
+        self.refine_budget = refine
         self.proposals = self.candidates + self.neighbours + self.edits
         self.renders = max(self.proposals, refine)  # at most, per input
         self.pool = render_pool(
@@ -324,7 +328,7 @@ def predict(
     seed: int = 0,
     synth_options: dict[str, Any] | None = None,
     workers: int | None = 0,
-    refine: int = 0,
+    refine: int | None = 0,
     analyse: bool = True,
     steps: int | None = None,
     solver: str | None = None,
@@ -338,7 +342,8 @@ def predict(
         synth per core in threads where the synth allows it); None: 0, except for several
         inputs with a synth that cannot render in threads, which get one worker per core
         (a worker's start, about 2 s, pays off over several inputs).
-    :param refine: renders spent refining the best candidates on the synth (0: none).
+    :param refine: renders spent refining the best candidates on the synth (0: none; None: the
+        synth's default, :attr:`~a2d.contracts.synth.SynthBackend.refine_renders`).
     :param analyse: render candidates at the input's analysed note (see :class:`SoundMatcher`).
     :param steps: ODE steps, :param solver: ODE solver of a flow model (default: the checkpoint's).
     :param neighbours, edits: retrieved rows proposed, and carried by the flow (SoundMatcher).

@@ -32,7 +32,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from a2d.contracts.errors import A2DError, ExitCode
 from a2d.serve.apidoc import API_DESCRIPTION, api_html
-from a2d.serve.jobs import JobManager, JobSettings, is_job_id
+from a2d.serve.jobs import JobManager, JobSettings, is_job_id, refine_budget
 from a2d.serve.models import ModelChoice, available_synths
 
 #: HTTP status of each a2d exit code in API errors.
@@ -208,10 +208,13 @@ def create_app(settings: ServeSettings) -> FastAPI:
     @app.get("/api/options", summary="Synths, models and limits")
     def options() -> dict[str, Any]:
         """The synths (whether each runs here, how many models it has), the models (shipped
-        first), and the upload limits."""
+        first; ``refine``: the renders a job of that model spends refining), and the upload
+        limits."""
         return {
             "synths": [s.to_dict() for s in available_synths(settings.models)],
-            "models": [m.to_dict() for m in settings.models],
+            "models": [
+                {**m.to_dict(), "refine": refine_budget(settings.jobs, m)} for m in settings.models
+            ],
             "limits": {
                 "max_upload_mb": settings.max_upload_mb,
                 "max_seconds": settings.jobs.max_seconds,

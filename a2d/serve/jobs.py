@@ -133,13 +133,24 @@ class JobSettings:
     input limits, and how many jobs the server holds."""
 
     candidates: int = 16
-    refine: int = 64
+    refine: int | None = None  # None: each model's synth's default, as `a2d predict`
     refine_more: int = 128
     workers: int = 1
     max_seconds: float = 60.0
     max_queued: int = 8
     keep: int = 50
     seed: int = 0
+
+
+def refine_budget(settings: JobSettings, model: ModelChoice) -> int:
+    """Renders a job of ``model`` spends refining: the server's ``--refine``, else the default of
+    the model's synth (:attr:`~a2d.contracts.synth.SynthBackend.refine_renders`), as ``a2d
+    predict`` does."""
+    if settings.refine is not None:
+        return settings.refine
+    from a2d.contracts.plugins import get_synth
+
+    return int(get_synth(model.synth).refine_renders)
 
 
 class JobManager:
@@ -189,8 +200,12 @@ class JobManager:
         folder.mkdir(mode=0o700)
         return Job(
             job_id, client, shown, self.models[model_id], folder, folder / f"input{suffix.lower()}",
-            self.settings.refine, refined_from=refine_from,
+            self.refine_budget(self.models[model_id]), refined_from=refine_from,
         )  # fmt: skip
+
+    def refine_budget(self, model: ModelChoice) -> int:
+        """Renders a job of ``model`` spends refining (:func:`refine_budget`)."""
+        return refine_budget(self.settings, model)
 
     def validate(self, job: Job) -> None:
         """Decode the stored upload as ``a2d predict`` does; raise its error (the path shown as
@@ -314,7 +329,7 @@ class JobManager:
         s = self.settings
         matcher = SoundMatcher(
             model.path, candidates=s.candidates, seed=s.seed, workers=s.workers,
-            refine=max(s.refine, s.refine_more),
+            refine=max(self.refine_budget(model), s.refine_more),
         )  # fmt: skip
         self._matchers[model.id] = matcher
         return matcher

@@ -82,6 +82,11 @@ class DexedBackend(SynthBackend):
     parallel_threads: ClassVar[bool] = True
     #: Voices per bank file (``a2d predict`` of several sounds also writes them as banks).
     bank_size: ClassVar[int] = 32
+    #: Dexed renders in a fraction of Vital's time, so `a2d predict` refines with 10x the renders for
+    #: a shorter wait than Vital's 64: on the 50 dev sounds -0.72 +- 0.08 dB MSS against 64 renders
+    #: (lower on 46, higher on none), 10 s for one sound with start-up on 2 cores
+    #: (docs/results.md, "Refine budget per synth").
+    refine_renders: ClassVar[int] = 640
 
     def __init__(
         self, spec: ParamSpec, settings: RenderSettings | None = None, **options: Any

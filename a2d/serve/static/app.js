@@ -56,6 +56,17 @@ function fillModels() {
   const info = state.options.synths.find((s) => s.name === synth);
   $("#synth-note").textContent = info && !models.length ? info.reason : "";
   $("#go").disabled = !models.length;
+  showLimits();
+}
+
+function showLimits() {
+  const lim = state.options.limits;
+  const model = state.options.models.find((m) => m.id === $("#model").value);
+  const refine = model ? model.refine : state.options.matching.refine;
+  $("#limits").textContent =
+    `WAV, FLAC, OGG or MP3; up to ${lim.max_upload_mb} MB and ${lim.max_seconds} s each. ` +
+    `Each sound: ${state.options.matching.candidates} candidates from the model, then ` +
+    `${refine} renders refining the best on the synth.`;
 }
 
 async function loadOptions() {
@@ -73,11 +84,6 @@ async function loadOptions() {
   const first = state.options.synths.find((s) => s.available && s.models);
   if (first) synths.value = first.name;
   fillModels();
-  const lim = state.options.limits;
-  $("#limits").textContent =
-    `WAV, FLAC, OGG or MP3; up to ${lim.max_upload_mb} MB and ${lim.max_seconds} s each. ` +
-    `Each sound: ${state.options.matching.candidates} candidates from the model, then ` +
-    `${state.options.matching.refine} renders refining the best on the synth.`;
 }
 
 function showFormError(message) {
@@ -328,6 +334,7 @@ document.addEventListener("DOMContentLoaded", async () => {
     $("#picked").textContent = Array.from(input.files, (f) => f.name).join(", ");
   });
   $("#synth").addEventListener("change", fillModels);
+  $("#model").addEventListener("change", showLimits);
   $("#upload").addEventListener("submit", (event) => {
     event.preventDefault();
     submitFiles(Array.from(input.files));
