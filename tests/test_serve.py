@@ -521,6 +521,7 @@ def test_without_refine_a_job_spends_its_models_synth_default():
         assert refine_budget(JobSettings(refine=5), model(synth)) == 5
     default = JobSettings()
     assert refine_budget(default, model("dexed")) > refine_budget(default, model("vital"))
+    assert refine_budget(default, model("not_installed")) == 64  # the contract's default
 
 
 def test_the_fair_queue_takes_clients_in_turn():

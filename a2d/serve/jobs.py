@@ -146,11 +146,16 @@ def refine_budget(settings: JobSettings, model: ModelChoice) -> int:
     """Renders a job of ``model`` spends refining: the server's ``--refine``, else the default of
     the model's synth (:attr:`~a2d.contracts.synth.SynthBackend.refine_renders`), as ``a2d
     predict`` does."""
+    from a2d.contracts.errors import UnknownNameError
+    from a2d.contracts.plugins import get_synth
+    from a2d.contracts.synth import SynthBackend
+
     if settings.refine is not None:
         return settings.refine
-    from a2d.contracts.plugins import get_synth
-
-    return int(get_synth(model.synth).refine_renders)
+    try:  # a checkpoint for a synth whose plugin is not installed: the page lists it as such
+        return int(get_synth(model.synth).refine_renders)
+    except UnknownNameError:
+        return SynthBackend.refine_renders
 
 
 class JobManager:

@@ -62,11 +62,12 @@ function fillModels() {
 function showLimits() {
   const lim = state.options.limits;
   const model = state.options.models.find((m) => m.id === $("#model").value);
-  const refine = model ? model.refine : state.options.matching.refine;
   $("#limits").textContent =
-    `WAV, FLAC, OGG or MP3; up to ${lim.max_upload_mb} MB and ${lim.max_seconds} s each. ` +
-    `Each sound: ${state.options.matching.candidates} candidates from the model, then ` +
-    `${refine} renders refining the best on the synth.`;
+    `WAV, FLAC, OGG or MP3; up to ${lim.max_upload_mb} MB and ${lim.max_seconds} s each.` +
+    (model
+      ? ` Each sound: ${state.options.matching.candidates} candidates from the model, then ` +
+        `${model.refine} renders refining the best on the synth.`
+      : "");
 }
 
 async function loadOptions() {
