@@ -76,12 +76,39 @@ def test_registered_backend_and_specs() -> None:
     assert dexed.get_feedback_edge(4) == (5, 5)  # feedback on operator 6
 
 
+def test_dexed_fm2_is_one_carrier_one_modulator_with_feedback() -> None:
+    """``dexed_fm2``: DX7 algorithm 2 with operator 1 the only audible carrier, modulated by
+    operator 2, which feeds back on itself; every parameter belongs to those two operators."""
+    from a2d_dexed.specs import FM2_ALGORITHM
+
+    spec = get_spec("dexed_fm2")
+    assert spec.base["voice"]["algorithm"] == FM2_ALGORITHM == 1  # DX7 algorithm 2
+    assert dexed.get_carriers(FM2_ALGORITHM) == [0, 2]
+    assert dexed.get_feedback_edge(FM2_ALGORITHM) == (1, 1)  # feedback on operator 2
+    assert len(spec.params) == 17 and set(spec.param_names) < set(
+        get_spec("dexed_full").param_names
+    )
+    assert {p.group for p in spec.params} == {"global", "op1", "op2"}
+    # operator 3, the second carrier, stays at the INIT VOICE's level 0: silent
+    assert voice.INIT_VOICE["op3_output_level"] == 0
+    with create_backend(spec, SHORT) as backend:
+        patch = drawn("dexed_fm2", 4)
+        written = voice.voice_values(backend.voice_bytes(patch))
+        assert written["algorithm"] == 1 and written["op1_output_level"] >= 70
+        assert [written[f"op{n}_output_level"] for n in range(3, 7)] == [0, 0, 0, 0]
+        # the modulator is heard: turning it off changes the sound
+        off = Patch({**patch.params, "op2_output_level": 0.0}, patch.note)
+        a, b = backend.render(patch)[0], backend.render(off)[0]
+        assert np.abs(a - b).max() > 0.01
+
+
 def test_cli_plugins_lists_dexed(a2d_cli: str) -> None:
     proc = subprocess.run([a2d_cli, "plugins", "--json"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     records = {r["plugin"]: r for r in json.loads(proc.stdout)}
     assert [s["name"] for s in records["a2d_dexed"]["synths"]] == ["dexed"]
-    assert {s["name"] for s in records["a2d_dexed"]["specs"]} == {"dexed_full", "dexed_simple"}
+    specs = {s["name"] for s in records["a2d_dexed"]["specs"]}
+    assert specs == {"dexed_full", "dexed_simple", "dexed_fm2"}
 
 
 def test_backend_rejects_specs_outside_the_dx7() -> None:
@@ -97,7 +124,7 @@ def test_backend_rejects_specs_outside_the_dx7() -> None:
         DexedBackend(bad_base, SHORT)
 
 
-@pytest.mark.parametrize("name", ["dexed_full", "dexed_simple"])
+@pytest.mark.parametrize("name", ["dexed_full", "dexed_simple", "dexed_fm2"])
 def test_encode_decode_round_trip(name: str) -> None:
     spec = get_spec(name)
     rng = np.random.default_rng(3)
@@ -112,7 +139,7 @@ def test_encode_decode_round_trip(name: str) -> None:
         assert np.array_equal(spec.encode(back), vec)
 
 
-@pytest.mark.parametrize("name", ["dexed_full", "dexed_simple"])
+@pytest.mark.parametrize("name", ["dexed_full", "dexed_simple", "dexed_fm2"])
 def test_most_drawn_patches_are_audible(name: str) -> None:
     # Uniform random DX7 voices are mostly silent or noise; the specs' ranges keep most draws
     # above the generation gate (measured on 500 draws: see docs/results.md).
@@ -251,7 +278,7 @@ def test_render_bare_is_one_engine_call(full: DexedBackend) -> None:
     assert audio.shape == (SR,) and audio.dtype == np.float32
 
 
-@pytest.mark.parametrize("name", ["dexed_full", "dexed_simple"])
+@pytest.mark.parametrize("name", ["dexed_full", "dexed_simple", "dexed_fm2"])
 def test_voices_go_to_the_engine_as_load_patch_would_send_them(name: str) -> None:
     """The backend hands its voice bytes to dexed-py's engine directly: they must be exactly the
     bytes ``load_patch(Patch.from_sysex(data))`` sends (dexed-py's parser keeps a valid voice as
@@ -277,11 +304,12 @@ def test_voices_go_to_the_engine_as_load_patch_would_send_them(name: str) -> Non
 
 
 # ---- presets -----------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["dexed_full", "dexed_simple"])
+@pytest.mark.parametrize("name", ["dexed_full", "dexed_simple", "dexed_fm2"])
 def test_written_syx_is_a_dx7_single_voice_dump_that_reloads_to_the_same_audio(
     name: str, full: DexedBackend, simple: DexedBackend, tmp_path: Path
 ) -> None:
-    backend = full if name == "dexed_full" else simple
+    backend = {"dexed_full": full, "dexed_simple": simple}.get(name)
+    backend = backend or create_backend(get_spec(name), SHORT)
     for seed in range(6):
         patch = drawn(name, seed)
         path = backend.write_preset(patch, tmp_path / f"sound {seed}")

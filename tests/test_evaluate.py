@@ -209,3 +209,67 @@ def test_sigkill_then_resume_keeps_every_finished_row(
     assert [(r["row"], r["method"], r["k"], r["param_mse"]) for r in got] == [
         (r["row"], r["method"], r["k"], r["param_mse"]) for r in want
     ]
+
+
+def test_edits_start_from_the_nearest_rows_and_stay_near_them(
+    tiny_vital_dataset, tiny_flow_checkpoint, tmp_path
+):
+    """``edit``: the flow carries the nearest training rows; on the train split the nearest row is
+    the row itself, so an edit from late in the flow is that row again, nearly, and one from early
+    in the flow is not (a proposer that ignored its starts would fail both)."""
+    kwargs = {"split": "train", "candidates": 2, "limit": 4, "random": False, "edits": 2}
+    late = evaluate(tiny_flow_checkpoint, tiny_vital_dataset, tmp_path / "late", **kwargs,
+                    edit_t0=0.98)  # fmt: skip
+    early = evaluate(tiny_flow_checkpoint, tiny_vital_dataset, tmp_path / "early", **kwargs,
+                     edit_t0=0.2)  # fmt: skip
+    assert late.table["nearest"]["1"]["param_mse"] == 0.0
+    assert late.table["edit"]["1"]["param_mse"] < 2e-3
+    assert early.table["edit"]["1"]["param_mse"] > 10 * late.table["edit"]["1"]["param_mse"]
+    doc = json.loads((tmp_path / "late" / "evaluate.json").read_text())
+    assert doc["edits"] == 2 and doc["edit_t0"] == 0.98
+
+
+def test_each_edit_is_nearest_the_row_it_started_from(tiny_vital_dataset, tiny_flow_checkpoint):
+    from a2d.pipelines.proposers import Proposer, edit_proposer
+    from a2d.storage.dataset import open_dataset
+
+    test = open_dataset(tiny_vital_dataset, "test")
+    mels = test.read(0, 3, fields=("mel",))["mel"]
+    starts = np.random.default_rng(5).random((3, 2, test.spec.width))
+    fixed = Proposer("nearest", lambda rows, mels: starts[rows])
+    prop = edit_proposer(tiny_flow_checkpoint, test.spec, fixed, k=4, starts=2, t0=0.9, seed=0)
+    out = prop.propose(np.arange(3), mels)
+    assert out.shape == (3, 4, test.spec.width)
+    for b in range(3):  # starts used in turn: candidates 0, 1 from start 0; 2, 3 from start 1
+        d = ((out[b][:, None] - starts[b][None]) ** 2).sum(-1)
+        np.testing.assert_array_equal(d.argmin(1), [0, 0, 1, 1])
+    again = prop.propose(np.arange(1, 3), mels[1:])  # depends only on (seed, row)
+    np.testing.assert_array_equal(again, out[1:])
+
+
+def test_edits_need_a_flow_model_the_nearest_rows_and_a_time_in_0_1(
+    tiny_vital_dataset, tiny_flow_checkpoint, tiny_feedforward_checkpoint, tmp_path
+):
+    from a2d.contracts.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="cannot start from given rows.*flow model"):
+        evaluate(tiny_feedforward_checkpoint, tiny_vital_dataset, tmp_path, edits=1, limit=1)
+    with pytest.raises(ConfigError, match="nearest training rows; drop --no-nearest"):
+        evaluate(tiny_flow_checkpoint, tiny_vital_dataset, tmp_path, edits=1, nearest=False)
+    with pytest.raises(ConfigError, match=r"--edit-t0 must be between 0 and 1"):
+        evaluate(tiny_flow_checkpoint, tiny_vital_dataset, tmp_path, edits=1, edit_t0=1.0)
+    with pytest.raises(ConfigError, match=r"--edits must be between 1 and --candidates \(2\)"):
+        evaluate(tiny_flow_checkpoint, tiny_vital_dataset, tmp_path, edits=3, candidates=2)
+    with pytest.raises(ConfigError, match="edits must be >= 0"):
+        evaluate(tiny_flow_checkpoint, tiny_vital_dataset, tmp_path, edits=-1)
+
+
+def test_cli_evaluates_edits(a2d_cli, tiny_vital_dataset, tiny_flow_checkpoint, tmp_path):
+    cmd = [a2d_cli, "evaluate", "-c", str(tiny_flow_checkpoint), "-d", str(tiny_vital_dataset)]
+    cmd += ["-o", str(tmp_path), "--limit", "1", "-k", "2", "--no-random", "--edits", "1"]
+    proc = subprocess.run([*cmd, "--edit-t0", "0.9"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert list(json.loads(proc.stdout)) == ["flow", "nearest", "edit"]
+    assert json.loads((tmp_path / "evaluate.json").read_text())["edit_t0"] == 0.9
+    bad = subprocess.run([*cmd, "--edit-t0", "1.5"], capture_output=True, text=True, timeout=300)
+    assert bad.returncode != 0 and "--edit-t0 must be between 0 and 1" in bad.stderr

@@ -147,7 +147,17 @@ def register(app: typer.Typer) -> None:
                 min=0,
                 metavar="N",
                 help="With --sounds: of those rows, how many `a2d predict` carries towards the "
-                "sound by the flow (default: the model's own default).",
+                "sound by the flow (default: the model's own default). With --data: add the "
+                "`edit` method, the flow carrying the N nearest training rows towards each row "
+                "(K candidates in all; default: none).",
+            ),
+        ] = None,
+        edit_t0: Annotated[
+            float | None,
+            typer.Option(
+                metavar="T",
+                help="The flow time edits start from, in (0, 1) (default: the model's own; "
+                "0.85, as `a2d predict`, with --data).",
             ),
         ] = None,
     ) -> None:
@@ -155,13 +165,14 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
 
         from a2d.pipelines.evaluate import evaluate
+        from a2d.pipelines.proposers import EDIT_T0
 
         err = Console(stderr=True)
         if sounds is not None:
             _evaluate_sounds(
                 checkpoint, sounds, out, data=data, candidates=candidates, budget=budget,
                 seed=seed, limit=limit, plugin_path=plugin_path, neighbours=neighbours,
-                edits=edits, workers=(os.cpu_count() or 1) if workers is None else workers,
+                edits=edits, edit_t0=edit_t0, workers=(os.cpu_count() or 1) if workers is None else workers,
             )  # fmt: skip
             return
         if data is None:
@@ -171,6 +182,7 @@ def register(app: typer.Typer) -> None:
             summary = evaluate(
                 checkpoint, data, out, split=split, candidates=candidates, limit=limit,
                 baseline_checkpoint=baseline_checkpoint, nearest=nearest, random=random, seed=seed,
+                edits=edits or 0, edit_t0=EDIT_T0 if edit_t0 is None else edit_t0,
                 workers=(os.cpu_count() or 1) if workers is None else workers, overwrite=not resume,
                 batch_size=batch_size,
                 synth_options={"plugin_path": str(plugin_path)} if plugin_path else None,

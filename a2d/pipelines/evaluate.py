@@ -5,7 +5,10 @@ For every evaluated row, each method proposes ``K`` encoded parameter vectors:
 - the checkpoint's model (``K`` samples in one batch; a deterministic model proposes one),
 - optionally a baseline checkpoint (e.g. the feed-forward model), the same way,
 - ``nearest``: the ``K`` training rows whose log-mels are closest (L2 on time-pooled mels),
-- ``random``: ``K`` patches drawn from the spec.
+- ``random``: ``K`` patches drawn from the spec,
+- optionally ``edit`` (``edits`` > 0, a flow model): the model carries the first ``edits`` of those
+  nearest rows towards the row's sound (noised to ``edit_t0``, integrated to 1), ``K`` in all: the
+  model used as ``a2d predict`` uses its edits, at the same renders as the rows it starts from.
 
 Proposals are snapped to valid settings (``spec.canonicalize``), rendered by the real synth and
 compared with the row's audio. ``k=1`` scores the first proposal; ``best-of-K`` the proposal with
@@ -47,7 +50,14 @@ from a2d.contracts.errors import ConfigError, DatasetError
 from a2d.kernels.metrics import AUDIO_METRICS
 from a2d.pipelines.evaluate_parts import collect, part_path, prepare, sha256, write_part
 from a2d.pipelines.evaluate_rows import aggregate, part_records, score_row
-from a2d.pipelines.proposers import Proposer, model_proposer, nearest_proposer, random_proposer
+from a2d.pipelines.proposers import (
+    EDIT_T0,
+    Proposer,
+    edit_proposer,
+    model_proposer,
+    nearest_proposer,
+    random_proposer,
+)
 from a2d.storage.atomic import atomic_write
 
 
@@ -89,6 +99,8 @@ def evaluate(
     baseline_checkpoint: str | Path | None = None,
     nearest: bool = True,
     random: bool = True,
+    edits: int = 0,
+    edit_t0: float = EDIT_T0,
     seed: int = 0,
     batch_size: int = 8,
     workers: int = 0,
@@ -99,12 +111,15 @@ def evaluate(
     """Evaluate ``checkpoint`` (and baselines) on ``split`` of dataset ``data``; see the module
     docstring. ``limit``: the first N rows only. ``workers``: synth processes (0: render here).
     ``overwrite``: discard an earlier evaluation in ``out`` instead of resuming it.
+    ``edits``/``edit_t0``: add the ``edit`` method (needs ``nearest`` and a flow checkpoint).
     ``on_progress(done, total)`` after each batch (``done`` counts resumed rows too)."""
     from a2d.runtime.synth_pool import SynthPool, result
     from a2d.storage.dataset import open_dataset
 
     t0 = time.perf_counter()
-    _check_counts(candidates=candidates, batch_size=batch_size, workers=workers)
+    _check_counts(candidates=candidates, batch_size=batch_size, workers=workers, edits=edits)
+    if edits and not nearest:
+        raise ConfigError("--edits starts from the nearest training rows; drop --no-nearest")
     ds = open_dataset(data, split)
     n = _rows_to_evaluate(ds, checkpoint, data, split, limit)
     methods = [model_proposer(checkpoint, ds.spec, candidates, seed)]
@@ -116,6 +131,9 @@ def evaluate(
         methods.append(nearest_proposer(open_dataset(data, "train"), candidates, ds, n))
     if random:
         methods.append(random_proposer(ds.spec, candidates, seed))
+    if edits:
+        near = methods[-2] if random else methods[-1]
+        methods.append(edit_proposer(checkpoint, ds.spec, near, candidates, edits, edit_t0, seed))
     out = Path(out)
     identity = {
         "checkpoint_sha256": sha256(checkpoint),
@@ -128,6 +146,7 @@ def evaluate(
         "seed": seed,
         "batch_size": batch_size,
         "methods": [m.name for m in methods],
+        **({"edits": edits, "edit_t0": edit_t0} if edits else {}),
     }
     parts = prepare(out, identity, overwrite)
     starts = list(range(0, n, batch_size))
@@ -159,7 +178,7 @@ def evaluate(
 
 
 def _check_counts(**counts: int) -> None:
-    least = {"candidates": 1, "batch_size": 1, "workers": 0}
+    least = {"candidates": 1, "batch_size": 1, "workers": 0, "edits": 0}
     for name, value in counts.items():
         if value < least[name]:
             raise ConfigError(f"{name} must be >= {least[name]}, got {value}")

@@ -95,6 +95,7 @@ def evaluate_sounds(
     synth_options: dict[str, Any] | None = None,
     neighbours: int | None = None,
     edits: int | None = None,
+    edit_t0: float | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> SoundsSummary:
     """Score a checkpoint and the baselines on every sound of ``sounds``; see the module docstring.
@@ -102,7 +103,8 @@ def evaluate_sounds(
     :param data: a dataset (its ``train`` split) for the nearest-neighbour rows; None skips them.
     :param candidates: K. :param budget: B, renders per sound of the equal-budget methods (>= K).
     :param neighbours: N, index rows of the ``predict`` method (default: the model's);
-        ``edits``: E, those it carries by the flow (default: the model's).
+        ``edits``: E, those it carries by the flow (default: the model's), from flow time
+        ``edit_t0`` (default: the model's).
     """
     from a2d.kernels.audio import find_sounds
     from a2d.pipelines.devset import read_manifest
@@ -140,6 +142,7 @@ def evaluate_sounds(
     with SoundMatcher(
         checkpoint, candidates=candidates, seed=seed, synth_options=synth_options,
         workers=workers, refine=budget, neighbours=neighbours, edits=edits,
+        edit_t0=edit_t0,
     ) as m:  # fmt: skip
         spec, rate = m.checkpoint.spec, m.settings.sample_rate
         k = m.candidates

@@ -144,6 +144,44 @@ def nearest_proposer(train: Any, k: int, queries: Any = None, limit: int | None 
     return Proposer("nearest", propose)
 
 
+def edit_proposer(
+    path: str | Path, spec: ParamSpec, nearest: Proposer, k: int, starts: int, t0: float, seed: int
+) -> Proposer:
+    """``edit``: the flow model of checkpoint ``path`` carries each of the ``starts`` nearest
+    training rows (from the ``nearest`` proposer, so the same rows that baseline renders) towards
+    the row's sound: noised to time ``t0`` and integrated to 1 (SDEdit for a rectified flow, as
+    ``a2d predict``'s edits), ``k`` candidates in all, each start used ``k // starts`` times in
+    turn. Noise is seeded by ``(seed, 3, row)``.
+
+    :raises ConfigError: for a model that cannot start from given rows (not a flow), a ``t0``
+        outside (0, 1) or a number of starts outside [1, k]."""
+    from a2d.contracts.errors import ConfigError
+    from a2d.storage.checkpoint import load_checkpoint
+
+    ck = load_checkpoint(path, spec=spec)
+    if not ck.can_edit:
+        raise ConfigError(
+            f"checkpoint {str(path)!r} holds a {ck.model_name} model, which cannot start from "
+            "given rows; --edits needs a flow model (or pass --edits 0)"
+        )
+    if not 0.0 < t0 < 1.0:
+        raise ConfigError(f"--edit-t0 must be between 0 and 1 (exclusive), got {t0}")
+    if not 1 <= starts <= k:
+        raise ConfigError(f"--edits must be between 1 and --candidates ({k}), got {starts}")
+    steps = edit_steps(int(getattr(ck.model, "steps", 8)), t0)  # the model's step length
+
+    def propose(rows: np.ndarray, mels: np.ndarray) -> np.ndarray:
+        near = nearest.propose(rows, mels)
+        return np.stack(
+            [
+                ck.sample(mel, k, [seed, 3, int(r)], starts=near[b, :starts], t0=t0, steps=steps)
+                for b, (r, mel) in enumerate(zip(rows, mels, strict=True))
+            ]
+        )
+
+    return Proposer("edit", propose)
+
+
 #: Training rows ``a2d predict`` proposes from a shipped retrieval index, beside the model's K
 #: samples (docs/results.md: the union beats either alone on real sounds).
 NEIGHBOURS = 8

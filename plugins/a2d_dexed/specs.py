@@ -1,4 +1,4 @@
-"""The Dexed (DX7) parameter specs ``dexed_full`` and ``dexed_simple``.
+"""The Dexed (DX7) parameter specs ``dexed_full``, ``dexed_simple`` and ``dexed_fm2``.
 
 Values are the DX7's own voice bytes (:mod:`a2d_dexed.voice`): 0-99 for rates, levels and depths,
 0-31 coarse frequency, 0-14 detune (7 = none), 0-7 feedback and sensitivities.
@@ -29,6 +29,16 @@ dataset) inside musical ranges that keep most draws audible and tonal:
   carrier levels 55-95 and ratios 0.5-4, modulator levels 0-90 and ratios 0.5-14; each
   operator's four envelope rates and its decay/sustain levels L2, L3 (L1 = 99, L4 = 0); carrier
   detune; feedback. 51 parameters; everything else is the DX7 INIT VOICE.
+
+- ``dexed_fm2``: two-operator FM, the textbook case (Chowning 1973), where the sound fixes the
+  parameters. Algorithm 2 (operator 2 modulates operator 1 and feeds back on itself); operators
+  3-6 silent as in the INIT VOICE. The carrier's level 70-99 and ratio 0.5-4, the modulator's level
+  (the modulation index) 0-90 and ratio 0.5-14, the feedback, and each operator's four envelope
+  rates and levels L2, L3: 17 parameters, each one audible whenever the modulator is. Why: on
+  ``dexed_full`` and ``dexed_simple`` a sound's nearest neighbour by spectrum shares almost none
+  of its parameters (``docs/results.md``, "Does the model listen?"), so a parameter-space model
+  cannot learn them from tens of thousands of rows; this spec asks what the DX7's core can do
+  when the parameters are identifiable.
 
 Measured rejection rates (silent < -55 LUFS, clipping, noise) are in ``docs/results.md``.
 
@@ -137,6 +147,35 @@ def simple_params() -> list[Param]:
         if carrier:
             params.append(Discrete(f"{p}detune", 0, 14, group=g))
     return params
+
+
+#: dexed_fm2's algorithm (DX7 numbering 2; byte 1): 1 <- 2, feedback on 2; 3 <- 4 <- 5 <- 6 silent.
+FM2_ALGORITHM = 1
+
+
+def fm2_params() -> list[Param]:
+    params: list[Param] = [Discrete("feedback", 0, 7, group="global")]
+    for n, carrier in ((1, True), (2, False)):
+        g, p = f"op{n}", f"op{n}_"
+        params += [
+            Discrete(f"{p}output_level", 70 if carrier else 0, 99 if carrier else 90, group=g),
+            Discrete(f"{p}freq_coarse", 0, 4 if carrier else 14, group=g),
+            *[Discrete(f"{p}eg_rate{k}", RATE_MIN, 99, group=g) for k in range(1, 5)],
+            Discrete(f"{p}eg_level2", 0, 99, group=g),
+            Discrete(f"{p}eg_level3", 0, 99, group=g),
+        ]
+    return params
+
+
+def dexed_fm2() -> ParamSpec:
+    return ParamSpec(
+        name="dexed_fm2",
+        synth="dexed",
+        params=tuple(fm2_params()),
+        note=NOTE,
+        description="Dexed (DX7): two-operator FM (algorithm 2), levels, ratios and envelopes",
+        base={"voice": {"algorithm": FM2_ALGORITHM}},
+    )
 
 
 def dexed_simple() -> ParamSpec:
