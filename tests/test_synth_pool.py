@@ -239,3 +239,43 @@ def test_a_synth_failing_in_a_render_thread_is_one_clear_error(monkeypatch) -> N
                              "OSError: no licence.*A2D_NUM_THREADS=1"):  # fmt: skip
         pool.map(which_backend, [(i,) for i in range(4)])
     mine.close()
+
+
+def test_closing_after_a_render_thread_failed_does_not_hang(monkeypatch) -> None:
+    """A render thread whose synth fails must not raise into ThreadPoolExecutor: an initializer
+    that raises makes the executor drain its work queue when that thread exits, and a close()
+    that came first (the failing thread still logging, as under load in CI) lost its shutdown
+    sentinel and waited forever. The failure is recorded instead (nothing reaches the executor's
+    logger) and close() returns."""
+    import concurrent.futures.thread as cft
+    import threading
+
+    from a2d.contracts.plugins import create_backend
+    from a2d_vital.backend import VitalBackend
+
+    spec = get_spec("vital_simple")
+    mine = create_backend(spec, SETTINGS)
+
+    def broken(self, *args, **kwargs):
+        raise OSError("no licence for a second instance")
+
+    logged: list[str] = []
+    monkeypatch.setattr(VitalBackend, "__init__", broken)
+    monkeypatch.setattr(cft._base.LOGGER, "critical", lambda msg, *a, **k: logged.append(msg))
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with SynthPool(spec, SETTINGS, threads=2, local=mine) as pool:
+                pool.map(which_backend, [(i,) for i in range(4)])
+        except BaseException as exc:  # the pool's one clear error, expected
+            errors.append(exc)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(timeout=60)  # close() joined every render thread
+    assert not worker.is_alive(), "SynthPool.close() hung after a render thread's synth failed"
+    assert logged == []  # no initializer raised into the executor
+    assert len(errors) == 1 and isinstance(errors[0], RenderError)
+    assert "could not start in a render thread" in str(errors[0])
+    mine.close()

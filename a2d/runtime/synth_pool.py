@@ -113,9 +113,13 @@ class SynthPool:
                                 self._backends.append(backend)
                         self._thread_backend.backend = backend
                     except BaseException as exc:
+                        # Recorded, not raised: submit() raises it before any task is queued.
+                        # Raised, ThreadPoolExecutor would drain its work queue when the thread
+                        # exits (_initializer_failed), swallowing the sentinel a close() that
+                        # ran first had put there, and close() would wait forever for the
+                        # other threads (seen under load in CI).
                         self._init_error = self._init_error or exc
                         barrier.abort()  # the other threads stop waiting; the pool is broken
-                        raise
 
                 lock = threading.Lock()
                 barrier = self._barrier = threading.Barrier(threads)
