@@ -132,18 +132,27 @@ CARRIERS = (1, 3, 5)
 MODULATORS = (2, 4, 6)
 
 
+def _fm_operator(n: int, carrier: bool, carrier_levels: tuple[int, int]) -> list[Param]:
+    """Operator ``n`` of a fixed-algorithm spec: output level (``carrier_levels`` for a carrier,
+    0-90 for a modulator), coarse ratio (0.5-4 carrier, 0.5-14 modulator), four envelope rates and
+    the decay/sustain levels L2, L3."""
+    g, p = f"op{n}", f"op{n}_"
+    low, high = carrier_levels if carrier else (0, 90)
+    return [
+        Discrete(f"{p}output_level", low, high, group=g),
+        Discrete(f"{p}freq_coarse", 0, 4 if carrier else 14, group=g),
+        *[Discrete(f"{p}eg_rate{k}", RATE_MIN, 99, group=g) for k in range(1, 5)],
+        Discrete(f"{p}eg_level2", 0, 99, group=g),
+        Discrete(f"{p}eg_level3", 0, 99, group=g),
+    ]
+
+
 def simple_params() -> list[Param]:
     params: list[Param] = [Discrete("feedback", 0, 7, group="global")]
     for n in range(1, 7):
         g, p = f"op{n}", f"op{n}_"
         carrier = n in CARRIERS
-        params += [
-            Discrete(f"{p}output_level", 55 if carrier else 0, 95 if carrier else 90, group=g),
-            Discrete(f"{p}freq_coarse", 0, 4 if carrier else 14, group=g),
-            *[Discrete(f"{p}eg_rate{k}", RATE_MIN, 99, group=g) for k in range(1, 5)],
-            Discrete(f"{p}eg_level2", 0, 99, group=g),
-            Discrete(f"{p}eg_level3", 0, 99, group=g),
-        ]
+        params += _fm_operator(n, carrier, (55, 95))
         if carrier:
             params.append(Discrete(f"{p}detune", 0, 14, group=g))
     return params
@@ -156,14 +165,7 @@ FM2_ALGORITHM = 1
 def fm2_params() -> list[Param]:
     params: list[Param] = [Discrete("feedback", 0, 7, group="global")]
     for n, carrier in ((1, True), (2, False)):
-        g, p = f"op{n}", f"op{n}_"
-        params += [
-            Discrete(f"{p}output_level", 70 if carrier else 0, 99 if carrier else 90, group=g),
-            Discrete(f"{p}freq_coarse", 0, 4 if carrier else 14, group=g),
-            *[Discrete(f"{p}eg_rate{k}", RATE_MIN, 99, group=g) for k in range(1, 5)],
-            Discrete(f"{p}eg_level2", 0, 99, group=g),
-            Discrete(f"{p}eg_level3", 0, 99, group=g),
-        ]
+        params += _fm_operator(n, carrier, (70, 99))
     return params
 
 
