@@ -478,9 +478,9 @@ def test_cli_evaluate_scores_the_flow_model_against_the_baselines(
 def test_predict_with_the_shipped_dexed_model_writes_a_syx_that_replays(
     a2d_cli: str, tmp_path: Path
 ) -> None:
-    """``a2d predict SOUND --synth dexed`` with no checkpoint: the shipped ``dexed_full`` model and
-    its retrieval index propose, refine searches, and the written ``.syx`` replays in dexed-py
-    alone as a2d rendered it."""
+    """``a2d predict SOUND --synth dexed`` with no checkpoint: the shipped default (``dexed_fm2``)
+    and its retrieval index propose (samples, rows, and rows carried by the flow), refine
+    searches, and the written ``.syx`` replays in dexed-py alone as a2d rendered it."""
     from a2d.pipelines.demo import write_demo
     from a2d.storage.pretrained import MODELS_DIR
 
@@ -493,8 +493,8 @@ def test_predict_with_the_shipped_dexed_model_writes_a_syx_that_replays(
     assert proc.returncode == 0, proc.stderr
     folder = tmp_path / "out" / "pluck"
     doc = json.loads((folder / "pluck.params.json").read_text())
-    assert doc["checkpoint"] == str(MODELS_DIR / "dexed_full.pt") and doc["spec"] == "dexed_full"
-    assert {c["source"] for c in doc["candidates"]} >= {"model", "index"}
+    assert doc["checkpoint"] == str(MODELS_DIR / "dexed_fm2.pt") and doc["spec"] == "dexed_fm2"
+    assert {c["source"] for c in doc["candidates"]} >= {"model", "index", "edit"}
     assert doc["stages"]["refine_renders"] == 8
     (reloaded,) = load_syx(folder / "pluck.syx")
     note = Note(**{k: doc["params"]["note"][k] for k in ("pitch", "velocity")}, start=0.0,

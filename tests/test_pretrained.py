@@ -33,7 +33,8 @@ def test_every_shipped_model_is_small_self_describing_and_loads_safely() -> None
         ckpt = load_checkpoint(m.path)
         assert ckpt.spec.name == m.spec and ckpt.synth == m.synth
         assert all(p.dtype == torch.float32 for p in ckpt.model.parameters())
-    assert [m.name for m in models if m.default and m.synth == "vital"] == [DEFAULTS["vital"]]
+    for synth, name in DEFAULTS.items():  # each default is shipped, and the only one of its synth
+        assert [m.name for m in models if m.default and m.synth == synth] == [name]
 
 
 def test_resolve_checkpoint_names_paths_and_defaults(tmp_path) -> None:
@@ -178,6 +179,13 @@ def test_export_keeps_the_model_and_drops_the_training_state(
     assert exported_half["card"]["sampling"] == {"steps": 8, "method": "midpoint"}
     assert exported_half["model_args"]["steps"] == 8
     assert load_checkpoint(half).model.method == "midpoint"
+    again = tmp_path / "h2.pt"  # a shipped model re-exported with its card: storage as stored
+    run = subprocess.run(
+        [a2d_cli, "models", "export", str(half), "--out", str(again), "--card",
+         str(tmp_path / "card.yaml")], capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert read_payload(again)["card"]["storage"] == "float16"
     diff = (sample(half) - sample(out)).abs().max().item()
     assert 0 < diff < 0.05, diff  # float16 storage moves candidates by rounding only
     guided = tmp_path / "g.pt"

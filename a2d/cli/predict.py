@@ -135,7 +135,7 @@ def register(app: typer.Typer) -> None:
                 min=0,
                 metavar="N",
                 help="The N index rows nearest the sound, each carried towards it by the flow "
-                "model, proposed too (default: the model's; 8 for the shipped Vital model, 0 "
+                "model, proposed too (default: the model's; 8 for the shipped Vital and dexed_fm2 models, 0 "
                 "with --neighbours 0; 0: none).",
             ),
         ] = None,

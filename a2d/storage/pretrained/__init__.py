@@ -21,7 +21,9 @@ from typing import Any
 MODELS_DIR = Path(__file__).resolve().parent
 
 #: The model ``a2d predict`` uses for each synth when no ``--checkpoint`` is given.
-DEFAULTS: dict[str, str] = {"vital": "vital_simple", "dexed": "dexed_full"}
+#: Dexed's is two-operator FM: on real sounds it matches closer than the full DX7 spec
+#: (docs/models.md, `dexed_fm2`); ``--checkpoint dexed_full`` picks the full one.
+DEFAULTS: dict[str, str] = {"vital": "vital_simple", "dexed": "dexed_fm2"}
 
 #: The synth ``a2d predict`` matches when neither ``--synth`` nor ``--checkpoint`` says.
 DEFAULT_SYNTH = "vital"
@@ -177,7 +179,10 @@ def export_model(
     card = {**dict(payload.get("card") or {}), **dict(card or {})}  # a re-export keeps its card
     card.setdefault("source_step", int(payload["step"]))
     card.setdefault("source_metrics", dict(payload.get("metrics", {})))
-    card["storage"] = "float16" if half else "float32"
+    dtypes = {
+        str(v.dtype).removeprefix("torch.") for v in state.values() if torch.is_floating_point(v)
+    }
+    card["storage"] = "+".join(sorted(dtypes))  # as stored: a half model re-exported stays float16
     card["parameters"] = int(sum(v.numel() for v in state.values() if torch.is_floating_point(v)))
     if evaluations:
         card["evaluations"] = {k: summarize_evaluation(v) for k, v in evaluations.items()}
