@@ -21,8 +21,8 @@ from typing import Any
 MODELS_DIR = Path(__file__).resolve().parent
 
 #: The model ``a2d predict`` uses for each synth when no ``--checkpoint`` is given.
-#: Dexed's is two-operator FM: on real sounds it matches closer than the full DX7 spec
-#: (docs/models.md, `dexed_fm2`); ``--checkpoint dexed_full`` picks the full one.
+#: Dexed's is two-operator FM: it beats retrieval and matches real sounds closer than a model of the
+#: full DX7 spec (docs/models.md, `dexed_fm2`; `dexed_full` is rebuilt from configs/pretrained/).
 DEFAULTS: dict[str, str] = {"vital": "vital_simple", "dexed": "dexed_fm2"}
 
 #: The synth ``a2d predict`` matches when neither ``--synth`` nor ``--checkpoint`` says.
