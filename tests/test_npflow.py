@@ -10,12 +10,12 @@ import torch
 
 from a2d.storage.checkpoint import load_checkpoint, start_noise
 from a2d.storage.inference import NumpyCheckpoint, load_for_inference
-from a2d.storage.pretrained import MODELS_DIR
+from a2d.storage.pretrained import MODELS_DIR, shipped_models
 from a2d_flow.model import FlowModel
 from a2d_flow.numpy_model import NumpyFlow
 
 #: Every shipped model, so a new one is checked without editing this file.
-SHIPPED = sorted(p.stem for p in MODELS_DIR.glob("*.pt"))
+SHIPPED = [m.name for m in shipped_models()]
 
 
 def _randomised(model: FlowModel, seed: int) -> FlowModel:

@@ -16,11 +16,11 @@ import pytest
 import torch
 
 from a2d.contracts.errors import CheckpointError, CheckpointNotFoundError
-from a2d.storage.pretrained import MODELS_DIR
+from a2d.storage.pretrained import MODELS_DIR, shipped_models
 from a2d.storage.torchfile import Skipped, UnsupportedTorchFile, read_torch_file
 
 #: Every shipped model, so a new one is checked without editing this file.
-SHIPPED = sorted(p.stem for p in MODELS_DIR.glob("*.pt"))
+SHIPPED = [m.name for m in shipped_models()]
 
 
 def assert_same(got: object, want: object, path: str = "") -> None:
